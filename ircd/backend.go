@@ -1,0 +1,119 @@
+package ircd
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"time"
+)
+
+// Backend is everything the server asks of the world outside IRC: who a login is, whether a
+// client may join, what the channel's history is, and where a channel message goes. The
+// bridge implements it; tests use an in-memory one. Calls are made from the calling
+// client's command loop, so a slow backend delays only that client.
+type Backend interface {
+	// AuthenticatePlain checks a SASL PLAIN login (authzid is usually empty).
+	// An error is answered with 904 carrying UserText(err).
+	AuthenticatePlain(ctx context.Context, req AuthRequest) (*Identity, error)
+
+	// Register completes registration. Login is the identity from SASL, or nil. The backend
+	// decides whether a login is required, what PASS means, and may force a nick. An error is
+	// answered with 464 carrying UserText(err), then ERROR and close.
+	Register(ctx context.Context, reg Registration) (*Identity, error)
+
+	// Join is asked when a client joins the channel. It returns the history to replay, oldest
+	// first, or an error: the join is refused with UserText(err) and the client stays.
+	Join(ctx context.Context, c *Client) ([]Message, error)
+
+	// Post hands over a channel message from a client. Delivered means the message is stored
+	// and the backend has already broadcast it to the other clients. Queued means it will be
+	// stored later; a later failure is reported by the backend to c (see Client.Fail).
+	// An error refuses the message with 404 carrying UserText(err).
+	Post(ctx context.Context, c *Client, m Outgoing) (PostResult, error)
+
+	// Disconnected is told when a registered client's connection is gone.
+	Disconnected(c *Client)
+}
+
+// AuthRequest is a login attempt.
+type AuthRequest struct {
+	Authzid  string
+	Authcid  string // the login name as the client sent it
+	Password string
+	Addr     netip.Addr // the client's address, for throttling
+}
+
+// Registration is what a client sent before registration completed.
+type Registration struct {
+	Nick     string // requested nick
+	User     string // USER's user name (not an identity)
+	Realname string
+	Pass     string // PASS parameter, "" if none
+	HasPass  bool
+	Login    *Identity // from SASL, nil if none
+	Addr     netip.Addr
+}
+
+// Identity is who a connection is, as decided by the backend.
+type Identity struct {
+	Account    string // "" for a guest; shown in 900, WHOIS 330 and account tags
+	Nick       string // forced nick, "" keeps the requested one
+	User       string // ident shown in the hostmask, "" derives one
+	Host       string // host shown in the hostmask, "" uses the server's default
+	NickLocked bool   // NICK changes are refused (accounts have one nick)
+	NickSuffix string // a nick change must keep this suffix (guests)
+	Session    any    // opaque to the server; the backend's per-login state
+}
+
+// Outgoing is a channel message sent by a client.
+type Outgoing struct {
+	Command string // PRIVMSG or NOTICE
+	Text    string // for an ACTION, the text without the CTCP framing
+	Action  bool
+	Tags    map[string]string // client-only tags (+...), when message-tags is on
+}
+
+// PostResult says what happened to an accepted Outgoing.
+type PostResult int
+
+const (
+	Delivered PostResult = iota
+	Queued
+)
+
+// Message is channel traffic to deliver to clients.
+type Message struct {
+	ID      string    // becomes the msgid tag
+	Time    time.Time // becomes the time tag (and a text prefix in history replay for clients without server-time)
+	Nick    string    // author; "" means the server itself
+	Account string    // author's account, for account-tag; "" for none
+	User    string    // hostmask user, "" derives
+	Host    string    // hostmask host, "" uses the server default
+	Command string    // PRIVMSG or NOTICE ("" means PRIVMSG)
+	Text    string    // may contain newlines and be long: the server splits it into lines
+	Action  bool      // CTCP ACTION
+}
+
+// UserError is an error with a text meant for the IRC user, kept apart from the logged cause.
+type UserError struct {
+	Text  string // shown to the user
+	Cause error  // logged, never shown
+}
+
+func (e *UserError) Error() string {
+	if e.Cause != nil {
+		return e.Text + ": " + e.Cause.Error()
+	}
+	return e.Text
+}
+
+func (e *UserError) Unwrap() error { return e.Cause }
+
+// UserText is the text to show a user for err.
+func UserText(err error) string {
+	var ue *UserError
+	if errors.As(err, &ue) {
+		return ue.Text
+	}
+	return "internal error"
+}
