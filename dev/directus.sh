@@ -19,6 +19,8 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 cache_root=${XDG_CACHE_HOME:-$HOME/.cache}/directus-ircd
 install_dir=$cache_root/directus-$DIRECTUS_VERSION
 state=${DIRECTUS_STATE_DIR:-$here/.directus}
+# The template database is per checkout, shared by every state dir (tests use their own).
+template_db=$here/.directus/template.db
 port=${DIRECTUS_PORT:-8055}
 admin_email=${DIRECTUS_ADMIN_EMAIL:-admin@example.com}
 admin_password=${DIRECTUS_ADMIN_PASSWORD:-adminpass}
@@ -87,14 +89,15 @@ ENV
 # template: a bootstrapped database that tests and `start` copy instead of bootstrapping (10 s) each time.
 template() {
   install
-  if [ -f "$state/template.db" ]; then return 0; fi
-  local dir=$state/template-work
+  if [ -f "$template_db" ]; then return 0; fi
+  local dir=$here/.directus/template-work
   rm -rf "$dir"; mkdir -p "$dir"
   write_env "$dir" 0
   log "bootstrapping template database"
   (cd "$dir" && PATH="$(node_bin):$PATH" node "$(run_js)" bootstrap > "$dir/bootstrap.log" 2>&1) ||
     { cat "$dir/bootstrap.log" >&2; exit 1; }
-  mv "$dir/data.db" "$state/template.db"
+  mkdir -p "$(dirname "$template_db")"
+  mv "$dir/data.db" "$template_db"
   rm -rf "$dir"
 }
 
@@ -105,7 +108,7 @@ start() {
   local dir=$state/run
   if pid_alive; then log "already running (pid $(cat "$dir/pid")) on port $(cat "$dir/port")"; return 0; fi
   mkdir -p "$dir"
-  [ -f "$dir/data.db" ] || cp "$state/template.db" "$dir/data.db"
+  [ -f "$dir/data.db" ] || cp "$template_db" "$dir/data.db"
   write_env "$dir" "$port"
   echo "$port" > "$dir/port"
   (cd "$dir" && PATH="$(node_bin):$PATH" nohup node "$(run_js)" start > "$dir/directus.log" 2>&1 & echo $! > "$dir/pid")

@@ -35,6 +35,12 @@ type Backend interface {
 	Disconnected(c *Client)
 }
 
+// RegistrationObserver is implemented by a Backend that wants the *Client of each completed
+// registration (to reach it later, for example to disconnect a revoked account).
+type RegistrationObserver interface {
+	Registered(c *Client)
+}
+
 // AuthRequest is a login attempt.
 type AuthRequest struct {
 	Authzid  string

@@ -1,0 +1,145 @@
+// Package bridge joins the IRC server (package ircd) to Directus (package directus): it is the
+// only package that knows both. It implements ircd.Backend and directus.StreamHandler.
+//
+// Directus cost does not grow with IRC users: one WebSocket connection with one subscription,
+// authenticated with the bridge service token, feeds every IRC client. Users' own Directus
+// sessions hold no socket: they log in over REST, create items over REST with their access
+// token, and refresh it when it is about to expire.
+//
+// Delivery: each item id reaches IRC once. A PRIVMSG from IRC is broadcast to the other
+// clients as soon as Directus acknowledges the create; the subscription event for the same
+// item is then recognised by id (or, when it overtakes the acknowledgement, by the item's
+// irc_key) and not delivered again.
+package bridge
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/directus-ircd/directus-ircd/directus"
+	"github.com/directus-ircd/directus-ircd/ircd"
+)
+
+// Config is what the bridge needs to know; cmd/directus-ircd fills it from the config file.
+type Config struct {
+	Collection     string
+	History        int
+	EmailDomain    string
+	ServerPassword string
+	ServiceToken   string
+
+	Guests        bool
+	GuestsMayPost bool
+	GuestSuffix   string
+
+	FailuresPerAddress int
+	FailuresPerAccount int
+	FailureWindow      time.Duration
+	RevocationCheck    time.Duration
+	// SessionKeepAlive is how often an idle user's refresh token is renewed so that it never
+	// reaches Directus's REFRESH_TOKEN_TTL (7 days by default).
+	SessionKeepAlive time.Duration
+
+	QueuePerUser   int
+	QueueTotal     int
+	QueueMaxWait   time.Duration
+	RequestTimeout time.Duration
+}
+
+// Server is the part of *ircd.Server the bridge uses.
+type Server interface {
+	Broadcast(m ircd.Message, except *ircd.Client)
+	NoticeAll(text string)
+}
+
+// Bridge is the running bridge. Create it with New, give it the IRC server with Attach, then Run.
+type Bridge struct {
+	cfg Config
+	dc  *directus.Client
+	log zerolog.Logger
+	srv Server
+
+	dir      *directory
+	throttle *throttle
+	delivery *delivery
+	outbox   *outbox
+	sessions *sessions
+
+	online   atomic.Bool
+	everUp   atomic.Bool
+	closing  atomic.Bool
+	inflight sync.WaitGroup
+}
+
+// New makes a bridge; it talks to Directus only once Run starts.
+func New(cfg Config, dc *directus.Client, log zerolog.Logger) *Bridge {
+	if cfg.SessionKeepAlive <= 0 {
+		cfg.SessionKeepAlive = 24 * time.Hour
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = 15 * time.Second
+	}
+	b := &Bridge{
+		cfg:      cfg,
+		dc:       dc,
+		log:      log,
+		dir:      newDirectory(cfg.EmailDomain),
+		throttle: newThrottle(cfg.FailuresPerAddress, cfg.FailuresPerAccount, cfg.FailureWindow),
+		sessions: newSessions(),
+	}
+	b.delivery = newDelivery(cfg.History)
+	b.outbox = newOutbox(cfg.QueuePerUser, cfg.QueueTotal, cfg.QueueMaxWait)
+	return b
+}
+
+// Attach gives the bridge the IRC server it delivers to. Call it before Run.
+func (b *Bridge) Attach(s Server) { b.srv = s }
+
+// Ready reports whether the Directus subscription is live.
+func (b *Bridge) Ready() bool { return b.online.Load() }
+
+// Run keeps the Directus subscription, the outbox and the session checks going until ctx ends.
+func (b *Bridge) Run(ctx context.Context) error {
+	if b.srv == nil {
+		return errors.New("bridge: Run before Attach")
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); b.runOutbox(ctx) }()
+	go func() { defer wg.Done(); b.runSweep(ctx) }()
+	err := b.dc.RunStream(ctx, directus.Credentials{StaticToken: b.cfg.ServiceToken},
+		b.cfg.Collection, b.subscriptionQuery(), streamHandler{b})
+	wg.Wait()
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// Drain is the first half of a graceful shutdown: new messages are refused, messages being
+// created are finished, and queued ones are created (while Directus is up) or reported to
+// their senders as not sent. It returns when all are done or ctx ends.
+func (b *Bridge) Drain(ctx context.Context) {
+	b.closing.Store(true)
+	done := make(chan struct{})
+	go func() { b.inflight.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+	b.flushOutbox(ctx)
+	for _, e := range b.outbox.takeAll() {
+		b.refuseQueued(e, "server shutting down")
+	}
+}
+
+// requestContext bounds one Directus request. It is not tied to the IRC connection, so a
+// create that has been sent is finished even if its sender disconnects meanwhile.
+func (b *Bridge) requestContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), b.cfg.RequestTimeout)
+}

@@ -1,0 +1,212 @@
+package bridge
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/directus-ircd/directus-ircd/ircd"
+)
+
+// actionPrefix is how a CTCP ACTION is stored: "/me waves" reads well on the web page and
+// comes back to IRC as an ACTION (a web user typing "/me waves" makes one too).
+const actionPrefix = "/me "
+
+// maxRemembered bounds the ids remembered as delivered (far more than can be in flight).
+const maxRemembered = 100000
+
+// delivery remembers what reached IRC, so each item is delivered once whichever comes first
+// (the create acknowledgement, the subscription event or a back-fill read), and keeps the
+// recent history replayed on JOIN.
+type delivery struct {
+	mu        sync.Mutex
+	delivered map[string]struct{}
+	order     []string                // delivered ids, oldest first, for eviction
+	pending   map[string]*ircd.Client // irc_key of a create in flight → its sender
+	history   []histEntry             // oldest first, at most historyLen
+	historyN  int
+	streamMax string // highest id seen through the subscription or a back-fill
+}
+
+type histEntry struct {
+	id  string
+	msg ircd.Message
+}
+
+func newDelivery(historyLen int) *delivery {
+	return &delivery{delivered: map[string]struct{}{}, pending: map[string]*ircd.Client{}, historyN: historyLen}
+}
+
+func (d *delivery) markLocked(id string) bool {
+	if _, seen := d.delivered[id]; seen {
+		return false
+	}
+	d.delivered[id] = struct{}{}
+	d.order = append(d.order, id)
+	if len(d.order) > maxRemembered {
+		drop := len(d.order) - maxRemembered
+		for _, old := range d.order[:drop] {
+			delete(d.delivered, old)
+		}
+		d.order = append(d.order[:0:0], d.order[drop:]...)
+	}
+	return true
+}
+
+func (d *delivery) appendHistoryLocked(id string, m ircd.Message) {
+	if d.historyN == 0 {
+		return
+	}
+	d.history = append(d.history, histEntry{id, m})
+	if len(d.history) > d.historyN {
+		d.history = append(d.history[:0:0], d.history[len(d.history)-d.historyN:]...)
+	}
+}
+
+func (d *delivery) seenStreamLocked(id string) {
+	if d.streamMax == "" || idLess(d.streamMax, id) {
+		d.streamMax = id
+	}
+}
+
+// lastStreamID is where a back-fill starts after a reconnect. Items acknowledged to IRC
+// senders do not move it: others may have been created before them during an outage.
+func (d *delivery) lastStreamID() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.streamMax
+}
+
+func (d *delivery) historyCopy() []ircd.Message {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]ircd.Message, len(d.history))
+	for i, h := range d.history {
+		out[i] = h.msg
+	}
+	return out
+}
+
+func (d *delivery) addPending(key string, c *ircd.Client) {
+	d.mu.Lock()
+	d.pending[key] = c
+	d.mu.Unlock()
+}
+
+func (d *delivery) removePending(key string) {
+	d.mu.Lock()
+	delete(d.pending, key)
+	d.mu.Unlock()
+}
+
+// deliverCreate broadcasts a new item unless it was delivered already. except is the
+// sender's connection (no echo); for an item that arrives through the subscription before
+// its acknowledgement, the sender is found by the item's irc_key.
+func (b *Bridge) deliverCreate(it item, except *ircd.Client, fromStream bool) bool {
+	m := b.toMessage(it)
+	d := b.delivery
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if fromStream {
+		d.seenStreamLocked(it.ID)
+	}
+	if !d.markLocked(it.ID) {
+		return false
+	}
+	if except == nil && it.IRCKey != "" {
+		except = d.pending[it.IRCKey]
+	}
+	b.srv.Broadcast(m, except)
+	d.appendHistoryLocked(it.ID, m)
+	return true
+}
+
+// seedHistory fills the replay history from the subscription's first init (newest first),
+// without delivering: those messages were sent before this daemon started.
+func (b *Bridge) seedHistory(items []item) {
+	d := b.delivery
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for i := len(items) - 1; i >= 0; i-- {
+		it := items[i]
+		d.seenStreamLocked(it.ID)
+		if d.markLocked(it.ID) {
+			d.appendHistoryLocked(it.ID, b.toMessage(it))
+		}
+	}
+}
+
+// deliverUpdate tells IRC that a message was edited, unless its text is what IRC already has.
+func (b *Bridge) deliverUpdate(it item) {
+	m := b.toMessage(it)
+	d := b.delivery
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for i := range d.history {
+		if d.history[i].id == it.ID {
+			if d.history[i].msg.Text == m.Text && d.history[i].msg.Action == m.Action {
+				return
+			}
+			d.history[i].msg.Text, d.history[i].msg.Action = m.Text, m.Action
+		}
+	}
+	text := m.Text
+	if m.Action {
+		text = "* " + m.Nick + " " + text
+	}
+	b.srv.Broadcast(ircd.Message{Command: "NOTICE", Text: fmt.Sprintf("%s edited a message: %s", m.Nick, text)}, nil)
+}
+
+// deliverDelete tells IRC that a message was deleted.
+func (b *Bridge) deliverDelete(id string) {
+	d := b.delivery
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	text := fmt.Sprintf("A message was deleted (id %s)", id)
+	for i := range d.history {
+		if d.history[i].id == id {
+			h := d.history[i].msg
+			text = fmt.Sprintf("A message by %s was deleted: %s", h.Nick, excerpt(h.Text, 80))
+			d.history = append(d.history[:i:i], d.history[i+1:]...)
+			break
+		}
+	}
+	b.srv.Broadcast(ircd.Message{Command: "NOTICE", Text: text}, nil)
+}
+
+// toMessage turns an item into channel traffic from its author's nick.
+func (b *Bridge) toMessage(it item) ircd.Message {
+	m := ircd.Message{ID: it.ID, Time: it.Created, Text: it.Text, Host: accountHost}
+	switch {
+	case it.IRCNick != "":
+		m.Nick, m.Host = it.IRCNick, guestHost
+		m.Text = strings.TrimPrefix(m.Text, "<"+it.IRCNick+"> ")
+	case it.Author.ID != "":
+		if it.Author.FirstName != "" || it.Author.Email != "" {
+			b.dir.learn(it.Author)
+		}
+		if nick, ok := b.dir.nick(it.Author.ID); ok {
+			m.Nick = nick
+		} else {
+			m.Nick = fallbackNick(it.Author.ID)
+		}
+		if u, ok := b.dir.get(it.Author.ID); ok && u.Email != "" {
+			m.Account = b.dir.account(u.Email)
+		}
+	default:
+		m.Nick = "unknown"
+	}
+	if rest, ok := strings.CutPrefix(m.Text, actionPrefix); ok {
+		m.Text, m.Action = rest, true
+	}
+	return m
+}
+
+func excerpt(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	r := []rune(s)
+	if len(r) > n {
+		return string(r[:n]) + "…"
+	}
+	return s
+}

@@ -1,0 +1,73 @@
+package bridge
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/directus-ircd/directus-ircd/directus"
+)
+
+// runSweep keeps the user directory current and catches revoked users: every
+// RevocationCheck it reads all users once with the service token (one request, whatever
+// the number of IRC clients) and disconnects connected users who are no longer active or
+// no longer exist. It also refreshes sessions not refreshed for SessionKeepAlive, so that
+// an idle user's refresh token never reaches REFRESH_TOKEN_TTL; a refresh that fails
+// means the session was revoked (Directus ends sessions on a password change).
+func (b *Bridge) runSweep(ctx context.Context) {
+	b.sweep(ctx)
+	tick := time.NewTicker(b.cfg.RevocationCheck)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			b.sweep(ctx)
+		}
+	}
+}
+
+func (b *Bridge) sweep(ctx context.Context) {
+	rctx, cancel := context.WithTimeout(ctx, b.cfg.RequestTimeout)
+	defer cancel()
+	var all []directus.User
+	err := b.dc.Do(rctx, b.cfg.ServiceToken, http.MethodGet, "/users?fields=id,email,first_name,status&limit=-1", nil, &all)
+	if err != nil {
+		b.log.Debug().Err(err).Msg("user sweep skipped")
+		return
+	}
+	list := make([]user, 0, len(all))
+	active := make(map[string]bool, len(all))
+	for _, u := range all {
+		list = append(list, user{ID: u.ID, Email: u.Email, FirstName: u.FirstName, Status: u.Status})
+		active[u.ID] = u.Status == "active"
+	}
+	b.dir.replace(list)
+	for _, id := range b.sessions.userIDs() {
+		if !active[id] {
+			b.revoke(id, "Your Directus account is no longer active (suspended, archived or deleted)")
+		}
+	}
+	for _, s := range b.sessions.all() {
+		if s.static == "" && time.Since(s.lastRefresh()) > b.cfg.SessionKeepAlive {
+			if err := s.refresh(rctx, b.dc); err != nil && !isTransient(err) {
+				b.revoke(s.userID, "Your Directus session has ended; please log in again")
+			}
+		}
+	}
+}
+
+// revoke disconnects every connection of a user, with the reason; nobody else is affected.
+func (b *Bridge) revoke(userID, reason string) {
+	for _, s := range b.sessions.of(userID) {
+		s.mu.Lock()
+		c, already := s.client, s.revoked
+		s.revoked = true
+		s.mu.Unlock()
+		if c != nil && !already {
+			b.log.Info().Str("account", s.account).Msg("disconnecting revoked user")
+			c.Disconnect(reason)
+		}
+	}
+}

@@ -1,0 +1,126 @@
+package bridge
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+)
+
+func TestSanitizeNick(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"Alice", "Alice"},
+		{"Zoë Anne", "ZoeAnne"},
+		{"José-María", "Jose-Maria"},
+		{"  ", ""},
+		{"42 Bob", "Bob"},
+		{"a|b", "ab"},
+		{"Ωmega", "mega"},
+		{"averyveryverylongfirstnamethatgoesonandon", "averyveryverylongfirstna"},
+		{"日本", ""},
+	}
+	for _, tt := range tests {
+		if got := sanitizeNick(tt.in); got != tt.want {
+			t.Errorf("sanitizeNick(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestDirectoryNicksAreStableAndUnique(t *testing.T) {
+	d := newDirectory("example.com")
+	d.replace([]user{
+		{ID: "b0000000-0000", FirstName: "Alice", Email: "alice2@example.com"},
+		{ID: "a0000000-0000", FirstName: "Alice", Email: "alice@example.com"},
+		{ID: "c0000000-0000", FirstName: "", Email: "x@other.org"},
+		{ID: "d0000000-0000", FirstName: "Bob"},
+	})
+	want := map[string]string{"a0000000-0000": "Alice", "b0000000-0000": "Alice-b00000", "c0000000-0000": "user-c00000", "d0000000-0000": "Bob"}
+	for id, nick := range want {
+		if got, _ := d.nick(id); got != nick {
+			t.Errorf("nick(%s) = %q, want %q", id, got, nick)
+		}
+	}
+	// Learning users again in another order changes nothing.
+	d2 := newDirectory("example.com")
+	for _, id := range []string{"d0000000-0000", "b0000000-0000", "c0000000-0000", "a0000000-0000"} {
+		u, _ := d.get(id)
+		d2.learn(u)
+	}
+	for id, nick := range want {
+		if got, _ := d2.nick(id); got != nick {
+			t.Errorf("after relearning, nick(%s) = %q, want %q", id, got, nick)
+		}
+	}
+	if got := d.account("Alice@Example.com"); got != "alice" {
+		t.Errorf("account = %q", got)
+	}
+	if got := d.account("x@other.org"); got != "x@other.org" {
+		t.Errorf("account = %q", got)
+	}
+	if got := d.loginEmail("alice"); got != "alice@example.com" {
+		t.Errorf("loginEmail = %q", got)
+	}
+}
+
+func TestThrottleBlocksAndBacksOff(t *testing.T) {
+	now := time.Unix(0, 0)
+	th := newThrottle(100, 3, time.Minute)
+	th.now = func() time.Time { return now }
+	for i := 0; i < 3; i++ {
+		if w := th.blockedFor("1.2.3.4", "bob"); w != 0 {
+			t.Fatalf("blocked after %d failures", i)
+		}
+		th.failed("1.2.3.4", "bob")
+	}
+	if w := th.blockedFor("1.2.3.4", "bob"); w != time.Minute {
+		t.Fatalf("after 3 failures wait %v, want 1m", w)
+	}
+	if w := th.blockedFor("5.6.7.8", "alice"); w != 0 {
+		t.Fatalf("another account and address are blocked: %v", w)
+	}
+	now = now.Add(time.Minute + time.Second)
+	th.failed("1.2.3.4", "bob") // a fourth failure doubles the block
+	if w := th.blockedFor("9.9.9.9", "bob"); w != 2*time.Minute {
+		t.Fatalf("after 4 failures wait %v, want 2m", w)
+	}
+	th.succeeded("1.2.3.4", "bob")
+	if w := th.blockedFor("1.2.3.4", "bob"); w != 0 {
+		t.Fatalf("success did not clear: %v", w)
+	}
+	// Over a day of retries every 10 s, few attempts get through.
+	th2 := newThrottle(1000, 5, 15*time.Minute)
+	th2.now = func() time.Time { return now }
+	through := 0
+	for i := 0; i < 8640; i++ {
+		if th2.blockedFor("a", "carol") == 0 {
+			through++
+			th2.failed("a", "carol")
+		}
+		now = now.Add(10 * time.Second)
+	}
+	if through >= 25 {
+		t.Fatalf("%d failed logins reached Directus in a day; Directus suspends at 25", through)
+	}
+}
+
+func TestDecodeItemShapes(t *testing.T) {
+	tests := []struct {
+		raw              string
+		id, author, text string
+	}{
+		{`{"id":12,"text":"hi","user_created":{"id":"u1","first_name":"Alice"},"date_created":"2026-11-28T13:00:21.066Z"}`, "12", "u1", "hi"},
+		{`{"id":"13","text":null,"user_created":"u2"}`, "13", "u2", ""},
+		{`{"id":14,"text":"x","user_created":null}`, "14", "", "x"},
+	}
+	for _, tt := range tests {
+		it, err := decodeItem(json.RawMessage(tt.raw))
+		if err != nil || it.ID != tt.id || it.Author.ID != tt.author || it.Text != tt.text {
+			t.Errorf("decodeItem(%s) = %+v, %v", tt.raw, it, err)
+		}
+	}
+	if _, err := decodeItem(json.RawMessage(`{"text":"no id"}`)); err == nil {
+		t.Error("an item without id decoded")
+	}
+	if !idLess("9", "10") || idLess("10", "9") || !idLess("a", "b") {
+		t.Error("idLess orders ids wrongly")
+	}
+}

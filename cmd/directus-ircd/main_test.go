@@ -1,0 +1,135 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/directus-ircd/directus-ircd/internal/irctest"
+)
+
+func TestCheckConfig(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	os.WriteFile(good, []byte("directus:\n  token: very-secret-token\n"), 0o600)
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("directus:\n  tokne: x\n"), 0o600)
+
+	var out, errOut bytes.Buffer
+	if code := run([]string{"check-config", "-config", good}, nil, &out, &errOut); code != 0 {
+		t.Fatalf("valid config: exit %d: %s", code, errOut.String())
+	}
+	if strings.Contains(out.String(), "very-secret-token") || !strings.Contains(out.String(), "channel") {
+		t.Fatalf("check-config output shows the secret or no config:\n%s", out.String())
+	}
+	out.Reset()
+	errOut.Reset()
+	if code := run([]string{"check-config", "-config", bad}, nil, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "tokne") {
+		t.Fatalf("bad config: exit %d, stderr %q; want 1 naming the key", code, errOut.String())
+	}
+	errOut.Reset()
+	if code := run([]string{"check-config"}, []string{"DIRECTUS_IRCD_CHANNEL_NAME=nochan"}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "channel.name") {
+		t.Fatalf("bad env: exit %d, stderr %q", code, errOut.String())
+	}
+}
+
+func TestRunWithoutTokenExplains(t *testing.T) {
+	var errOut bytes.Buffer
+	if code := run([]string{"run"}, nil, &bytes.Buffer{}, &errOut); code != 1 || !strings.Contains(errOut.String(), "directus-ircd setup") {
+		t.Fatalf("exit %d, stderr %q", code, errOut.String())
+	}
+}
+
+func freePort(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+}
+
+// What a newcomer does: `make run` (dev/run.sh), then an IRC client logs in, joins and
+// talks; Ctrl-C stops the daemon and Directus.
+func TestMakeRunAnswersAnIRCClient(t *testing.T) {
+	root, _ := filepath.Abs("../..")
+	if _, err := os.Stat(filepath.Join(root, ".directus", "template.db")); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("local Directus not installed: run `make test`")
+		}
+		t.Skip("local Directus not installed: run `make test`")
+	}
+	ircPort := freePort(t)
+	state := t.TempDir()
+	cmd := exec.Command("bash", "dev/run.sh")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "IRC_PORT="+ircPort, "DIRECTUS_PORT="+freePort(t), "WEBCHAT_PORT="+freePort(t),
+		"DIRECTUS_STATE_DIR="+filepath.Join(state, "directus"), "RUN_DIR="+filepath.Join(state, "run"),
+		"DIRECTUS_IRCD_LOG_FORMAT=json")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stderr, _ := cmd.StderrPipe()
+	cmd.Stdout = os.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	})
+	listening := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		once := false
+		for sc.Scan() {
+			line := sc.Text()
+			t.Log(line)
+			if !once && strings.Contains(line, "listening for IRC clients") {
+				once = true
+				close(listening)
+			}
+		}
+		exited <- cmd.Wait()
+	}()
+	select {
+	case <-listening:
+	case err := <-exited:
+		t.Fatalf("make run exited early: %v", err)
+	case <-time.After(4 * time.Minute):
+		t.Fatal("make run did not start the daemon")
+	}
+	alice := irctest.Dial(t, "127.0.0.1:"+ircPort)
+	if nick := alice.RegisterSASL("alice", "alice@example.com", "alicepass"); nick != "Alice" {
+		t.Fatalf("nick = %q", nick)
+	}
+	alice.Join("#chat")
+	bob := irctest.Dial(t, "127.0.0.1:"+ircPort)
+	bob.RegisterPass("bob", "bob:bobpass")
+	bob.Join("#chat")
+	alice.Send("PRIVMSG", "#chat", "hello from make run")
+	m := bob.Expect("PRIVMSG")
+	if m.Nick() != "Alice" || m.Params[1] != "hello from make run" {
+		t.Fatalf("bob got %v", m)
+	}
+
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("make run after Ctrl-C: %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("make run did not stop on Ctrl-C")
+	}
+	if _, err := os.Stat(filepath.Join(state, "directus", "run", "pid")); err == nil {
+		t.Fatal("Directus still recorded as running after Ctrl-C")
+	}
+	alice.Closed()
+}

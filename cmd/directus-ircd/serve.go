@@ -1,0 +1,236 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/directus-ircd/directus-ircd/bridge"
+	"github.com/directus-ircd/directus-ircd/directus"
+	"github.com/directus-ircd/directus-ircd/internal/config"
+	"github.com/directus-ircd/directus-ircd/ircd"
+)
+
+func serve(args, environ []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "configuration file (YAML)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := config.Load(*path, environ)
+	if err == nil && cfg.Directus.Token == "" {
+		err = &config.FieldError{Key: "directus.token", Msg: "is required: run `directus-ircd setup` to create the bridge user and its token"}
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "directus-ircd:", err)
+		return 1
+	}
+	log := newLogger(cfg.Log, stderr)
+	d, err := newDaemon(cfg, log)
+	if err != nil {
+		log.Error().Err(err).Msg("cannot start")
+		return 1
+	}
+	sig := make(chan os.Signal, 4)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sig)
+	for s := range sig {
+		if s == syscall.SIGHUP {
+			d.reload(*path, environ)
+			continue
+		}
+		log.Info().Str("signal", s.String()).Msg("shutting down")
+		break
+	}
+	if err := d.shutdown(); err != nil {
+		log.Error().Err(err).Msg("shutdown incomplete")
+		return 1
+	}
+	log.Info().Msg("stopped")
+	return 0
+}
+
+// daemon is the running process: IRC listeners, the bridge and the health endpoint.
+type daemon struct {
+	cfg    config.Config
+	log    zerolog.Logger
+	srv    *ircd.Server
+	bridge *bridge.Bridge
+	lns    []net.Listener
+	health *http.Server
+
+	cancelServe, cancelBridge context.CancelFunc
+	wg                        sync.WaitGroup
+}
+
+func newDaemon(cfg config.Config, log zerolog.Logger) (*daemon, error) {
+	dc, err := directus.New(directus.Config{
+		URL: cfg.Directus.URL, CAFile: cfg.Directus.CAFile,
+		DialTimeout: cfg.Directus.DialTimeout, RequestTimeout: cfg.Directus.RequestTimeout,
+		Logger: log.With().Str("component", "directus").Logger(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("directus: %w", err)
+	}
+	ircCfg, err := ircdConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	d := &daemon{cfg: cfg, log: log}
+	d.bridge = bridge.New(bridgeConfig(cfg), dc, log.With().Str("component", "bridge").Logger())
+	d.srv = ircd.NewServer(ircCfg, d.bridge, log.With().Str("component", "ircd").Logger())
+	d.bridge.Attach(d.srv)
+	for _, addr := range cfg.Server.Listen {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			d.closeListeners()
+			return nil, fmt.Errorf("listen %s: %w", addr, err)
+		}
+		d.lns = append(d.lns, ln)
+	}
+	if cfg.Health.Listen != "" {
+		if err := d.startHealth(cfg.Health.Listen); err != nil {
+			d.closeListeners()
+			return nil, err
+		}
+	}
+	var serveCtx, bridgeCtx context.Context
+	serveCtx, d.cancelServe = context.WithCancel(context.Background())
+	bridgeCtx, d.cancelBridge = context.WithCancel(context.Background())
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		if err := d.bridge.Run(bridgeCtx); err != nil {
+			log.Error().Err(err).Msg("bridge stopped")
+		}
+	}()
+	for _, ln := range d.lns {
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			if err := d.srv.Serve(serveCtx, ln); err != nil && serveCtx.Err() == nil {
+				log.Error().Err(err).Str("addr", ln.Addr().String()).Msg("listener failed")
+			}
+		}()
+		log.Info().Str("addr", ln.Addr().String()).Str("channel", cfg.Channel.Name).Msg("listening for IRC clients")
+	}
+	return d, nil
+}
+
+// shutdown stops accepting, finishes or reports messages on their way to Directus, tells
+// clients, and waits for everything it started, within server.shutdown_timeout.
+func (d *daemon) shutdown() error {
+	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.Server.ShutdownTimeout)
+	defer cancel()
+	d.cancelServe()
+	d.closeListeners()
+	d.bridge.Drain(ctx)
+	err := d.srv.Shutdown(ctx)
+	if d.health != nil {
+		_ = d.health.Shutdown(ctx)
+	}
+	d.cancelBridge()
+	done := make(chan struct{})
+	go func() { d.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return errors.Join(err, fmt.Errorf("shutdown: %w", ctx.Err()))
+	}
+	return err
+}
+
+func (d *daemon) closeListeners() {
+	for _, ln := range d.lns {
+		_ = ln.Close()
+	}
+}
+
+// reload applies what can change at run time: MOTD, topic and limits. The rest (listen
+// addresses, Directus settings, channel name) needs a restart, and the log says so.
+func (d *daemon) reload(path string, environ []string) {
+	cfg, err := config.Load(path, environ)
+	if err != nil {
+		d.log.Error().Err(err).Msg("reload refused: configuration invalid")
+		return
+	}
+	ircCfg, err := ircdConfig(cfg)
+	if err != nil {
+		d.log.Error().Err(err).Msg("reload refused")
+		return
+	}
+	changed := d.srv.Reload(ircCfg)
+	if fmt.Sprint(cfg.Server.Listen, cfg.Directus, cfg.Channel.Name, cfg.Login) !=
+		fmt.Sprint(d.cfg.Server.Listen, d.cfg.Directus, d.cfg.Channel.Name, d.cfg.Login) {
+		d.log.Warn().Msg("reload: listen addresses, channel name, directus and login settings take effect only after a restart")
+	}
+	d.log.Info().Strs("changed", changed).Msg("configuration reloaded")
+}
+
+func (d *daemon) startHealth(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("health listen %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !d.bridge.Ready() {
+			http.Error(w, "directus unreachable", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	d.health = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		if err := d.health.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			d.log.Error().Err(err).Msg("health endpoint failed")
+		}
+	}()
+	d.log.Info().Str("addr", ln.Addr().String()).Msg("health endpoint listening")
+	return nil
+}
+
+func ircdConfig(c config.Config) (ircd.Config, error) {
+	motd, err := c.MOTDLines()
+	if err != nil {
+		return ircd.Config{}, err
+	}
+	return ircd.Config{
+		ServerName: c.Server.Name, Network: c.Server.Network,
+		Channel: c.Channel.Name, Topic: c.Channel.Topic, MOTD: motd,
+		Version: "directus-ircd-" + version, DefaultHost: "directus",
+		AutoJoin:   c.Channel.AutoJoin,
+		MaxClients: c.Server.MaxClients, MaxClientsPerIP: c.Server.MaxClientsPerIP,
+		RegistrationTimeout: c.Server.RegistrationTimeout,
+		PingInterval:        c.Server.PingInterval, PingTimeout: c.Server.PingTimeout,
+		SendQueueLen: c.Server.SendQueue, FloodRate: c.Server.FloodRate, FloodBurst: c.Server.FloodBurst,
+	}, nil
+}
+
+func bridgeConfig(c config.Config) bridge.Config {
+	return bridge.Config{
+		Collection: c.Directus.Collection, History: c.Channel.History,
+		EmailDomain: c.Login.EmailDomain, ServerPassword: c.Login.ServerPassword,
+		ServiceToken: c.Directus.Token,
+		Guests:       c.Login.Guests, GuestsMayPost: c.Login.GuestsMayPost, GuestSuffix: c.Login.GuestSuffix,
+		FailuresPerAddress: c.Login.FailuresPerAddress, FailuresPerAccount: c.Login.FailuresPerAccount,
+		FailureWindow: c.Login.FailureWindow, RevocationCheck: c.Login.RevocationCheck,
+		QueuePerUser: c.Queue.PerUser, QueueTotal: c.Queue.Total, QueueMaxWait: c.Queue.MaxWait,
+		RequestTimeout: c.Directus.RequestTimeout,
+	}
+}

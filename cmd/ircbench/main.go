@@ -1,0 +1,413 @@
+// Command ircbench measures a running directus-ircd against the Directus it bridges:
+// latency next to the Directus WebSocket floor, fan-out to many IRC clients, daemon memory
+// per idle connection, create throughput next to direct WebSocket creates, and the Directus
+// connections and subscriptions the daemon holds. `make bench` (dev/bench.sh) starts a
+// private Directus and daemon and runs it; see docs/PERFORMANCE.md.
+//
+// It prints a table and one JSON line per figure. It exits non-zero only when the harness
+// itself fails (cannot log in, connect, or set up); a missed target is reported as
+// "met":false with exit status 0.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+type options struct {
+	ircAddr       string
+	directusURL   string
+	adminEmail    string
+	adminPassword string
+	pid           int
+	quick         bool
+	phases        map[string]bool
+
+	latMsgs, latWarmup, latBlock int
+
+	tpSenders  int
+	tpBlocks   int
+	tpDuration time.Duration
+
+	fanSizes    []int
+	fanMsgs     int
+	fanWarmup   int
+	fanGap      time.Duration
+	connectRate float64
+	maxInflight int
+	costSizes   map[int]bool
+
+	settle     time.Duration
+	msgTimeout time.Duration
+	timeout    time.Duration
+}
+
+func parseFlags(args []string) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("ircbench", flag.ContinueOnError)
+	fs.StringVar(&o.ircAddr, "irc", "127.0.0.1:6667", "daemon IRC address (loopback)")
+	fs.StringVar(&o.directusURL, "directus", "http://127.0.0.1:8055", "Directus base URL (loopback)")
+	fs.StringVar(&o.adminEmail, "admin-email", envOr("DIRECTUS_ADMIN_EMAIL", "admin@example.com"), "Directus admin email (env DIRECTUS_ADMIN_EMAIL)")
+	fs.StringVar(&o.adminPassword, "admin-password", envOr("DIRECTUS_ADMIN_PASSWORD", "adminpass"), "Directus admin password (env DIRECTUS_ADMIN_PASSWORD)")
+	fs.IntVar(&o.pid, "pid", 0, "daemon process id, for RSS and its Directus connections (0: those figures are skipped)")
+	fs.BoolVar(&o.quick, "quick", false, "short run (fan-out up to 1,000 clients, about 1-2 minutes)")
+	phases := fs.String("phases", "cost,latency,throughput,fanout", "comma-separated phases to run: cost, latency, throughput, fanout (fanout includes memory)")
+	fs.IntVar(&o.latMsgs, "lat-msgs", 1000, "latency: measured messages per path (quick: 200)")
+	fs.IntVar(&o.latWarmup, "lat-warmup", 20, "latency: discarded warm-up messages per path")
+	fs.IntVar(&o.latBlock, "lat-block", 50, "latency: messages per block; blocks of the two paths alternate")
+	fs.IntVar(&o.tpSenders, "tp-senders", 10, "throughput: parallel IRC senders and parallel direct WebSocket clients (also the N of the first Directus-cost figure)")
+	fs.IntVar(&o.tpBlocks, "tp-blocks", 4, "throughput: blocks per path, alternating (quick: 2)")
+	fs.DurationVar(&o.tpDuration, "tp-duration", 8*time.Second, "throughput: counted time per block (quick: 4s)")
+	sizes := fs.String("fanout-sizes", "100,1000,5000", "fan-out: numbers of joined IRC clients, ascending (quick: 100,1000)")
+	fs.IntVar(&o.fanMsgs, "fanout-msgs", 100, "fan-out: measured messages per size (quick: 40)")
+	fs.IntVar(&o.fanWarmup, "fanout-warmup", 3, "fan-out: warm-up messages per size (checked for loss, not timed)")
+	fs.DurationVar(&o.fanGap, "fanout-gap", 20*time.Millisecond, "fan-out: pause after every client got a message")
+	fs.Float64Var(&o.connectRate, "connect-rate", 250, "fan-out: new IRC connections per second (quick: 400)")
+	fs.IntVar(&o.maxInflight, "max-inflight", 200, "fan-out: connections still registering/joining at once")
+	cost := fs.String("cost-sizes", "1000", "fan-out sizes at which the daemon's Directus connections are counted again")
+	fs.DurationVar(&o.settle, "settle", 5*time.Second, "idle time before an RSS reading (quick: 3s)")
+	fs.DurationVar(&o.msgTimeout, "msg-timeout", 5*time.Second, "give up waiting for one message after this")
+	fs.DurationVar(&o.timeout, "timeout", 14*time.Minute, "whole run limit (quick: 5m)")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if o.quick {
+		quickInt := func(name string, p *int, v int) {
+			if !set[name] {
+				*p = v
+			}
+		}
+		quickInt("lat-msgs", &o.latMsgs, 200)
+		quickInt("tp-blocks", &o.tpBlocks, 2)
+		quickInt("fanout-msgs", &o.fanMsgs, 40)
+		if !set["tp-duration"] {
+			o.tpDuration = 4 * time.Second
+		}
+		if !set["fanout-sizes"] {
+			*sizes = "100,1000"
+		}
+		if !set["connect-rate"] {
+			o.connectRate = 400
+		}
+		if !set["settle"] {
+			o.settle = 3 * time.Second
+		}
+		if !set["timeout"] {
+			o.timeout = 5 * time.Minute
+		}
+	}
+	o.phases = map[string]bool{}
+	for _, p := range strings.Split(*phases, ",") {
+		p = strings.TrimSpace(p)
+		switch p {
+		case "cost", "latency", "throughput", "fanout":
+			o.phases[p] = true
+		case "":
+		default:
+			return o, fmt.Errorf("unknown phase %q", p)
+		}
+	}
+	var err error
+	if o.fanSizes, err = intList(*sizes); err != nil {
+		return o, fmt.Errorf("-fanout-sizes: %w", err)
+	}
+	for i := 1; i < len(o.fanSizes); i++ {
+		if o.fanSizes[i] <= o.fanSizes[i-1] {
+			return o, errors.New("-fanout-sizes must be ascending")
+		}
+	}
+	cs, err := intList(*cost)
+	if err != nil {
+		return o, fmt.Errorf("-cost-sizes: %w", err)
+	}
+	o.costSizes = map[int]bool{}
+	for _, n := range cs {
+		o.costSizes[n] = true
+	}
+	if o.latMsgs < 1 || o.latBlock < 1 || o.tpSenders < 1 || o.tpBlocks < 1 || o.fanMsgs < 1 ||
+		o.connectRate <= 0 || o.maxInflight < 1 || o.tpDuration <= 0 || o.msgTimeout <= 0 {
+		return o, errors.New("counts, rates and durations must be positive")
+	}
+	return o, nil
+}
+
+func intList(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(strings.ReplaceAll(f, "_", ""))
+		if f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("%q is not a positive number", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func main() {
+	os.Exit(realMain())
+}
+
+func realMain() int {
+	o, err := parseFlags(os.Args[1:])
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(os.Stderr, "ircbench:", err)
+		return 2
+	}
+	lg := log.New(os.Stderr, "ircbench: ", log.Ltime|log.Lmicroseconds)
+	if n, err := raiseNofile(); err != nil {
+		lg.Printf("cannot raise the open-files limit: %v", err)
+	} else {
+		lg.Printf("open-files limit %d", n)
+	}
+	// ircbench holds thousands of connections on two shared cores: trade memory for less GC.
+	debug.SetGCPercent(400)
+
+	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
+	defer cancel()
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		if s, ok := <-sig; ok {
+			lg.Printf("%s: stopping", s)
+			cancel()
+		}
+	}()
+
+	b := &bench{o: o, rep: &report{}, log: lg}
+	runErr := b.run(ctx)
+	b.closeAll()
+	b.rep.print(os.Stdout)
+	if runErr != nil {
+		if errors.Is(runErr, context.DeadlineExceeded) {
+			runErr = fmt.Errorf("%w (whole-run limit -timeout %s)", runErr, o.timeout)
+		}
+		fmt.Fprintln(os.Stderr, "ircbench: harness failure:", runErr)
+		return 1
+	}
+	return 0
+}
+
+// raiseNofile raises the soft open-files limit to the hard limit.
+func raiseNofile() (uint64, error) {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return 0, err
+	}
+	if rl.Cur < rl.Max {
+		rl.Cur = rl.Max
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+			return 0, err
+		}
+	}
+	return rl.Cur, nil
+}
+
+// bench is one run: the Directus users and connections it made and what it measured.
+type bench struct {
+	o   options
+	rep *report
+	log *log.Logger
+
+	adm          *admin
+	directusPort int
+	tokens       map[string]string // first name → static token
+
+	wsCreate *wsClient // creates for the direct paths, probes and fan-out (user Benchws)
+	wsSub    *wsClient // subscribed like the daemon: the direct receiver (user Benchws)
+	seq      atomic.Int64
+
+	// routing of wsSub's events
+	dlat    chan hit
+	probes  chan wsEvent
+	tpEv    atomic.Int64 // "tp " events (creates made through IRC)
+	dtpEv   atomic.Int64 // "dtp " events (direct creates)
+	latRecv chan hit
+
+	senders   []*tpSender
+	latA      *ircClient
+	latB      *ircClient
+	rec       recorder
+	receivers []*receiver
+}
+
+type hit struct {
+	seq int64
+	at  time.Time
+}
+
+func (b *bench) run(ctx context.Context) error {
+	o := b.o
+	if err := b.setup(ctx); err != nil {
+		return err
+	}
+	if o.phases["cost"] || o.phases["throughput"] {
+		if err := b.connectSenders(ctx); err != nil {
+			return err
+		}
+	}
+	if o.phases["cost"] {
+		if err := b.directusCost(ctx, len(b.senders), fmt.Sprintf("%d logged-in IRC users (static tokens), idle", len(b.senders))); err != nil {
+			return err
+		}
+	}
+	if o.phases["latency"] {
+		if err := b.latency(ctx); err != nil {
+			return err
+		}
+	}
+	if o.phases["throughput"] {
+		if err := b.throughput(ctx); err != nil {
+			return err
+		}
+	}
+	if o.phases["fanout"] {
+		if err := b.fanout(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// setup logs in as admin, creates the bench users with fresh static tokens, checks that the
+// daemon answers, and opens the two direct WebSocket connections.
+func (b *bench) setup(ctx context.Context) error {
+	o := b.o
+	u, err := parseLoopbackURL(o.directusURL)
+	if err != nil {
+		return err
+	}
+	b.directusPort = u
+	if err := checkLoopbackAddr(o.ircAddr); err != nil {
+		return err
+	}
+	b.adm = newAdmin(o.directusURL)
+	b.log.Printf("admin login to %s", o.directusURL)
+	if err := b.adm.login(ctx, o.adminEmail, o.adminPassword); err != nil {
+		return err
+	}
+	role, err := b.adm.roleID(ctx, "Users")
+	if err != nil {
+		return err
+	}
+	names := []string{"Benchlat", "Benchws"}
+	for i := 1; i <= o.tpSenders; i++ {
+		names = append(names, fmt.Sprintf("Benchtp%02d", i))
+	}
+	b.tokens = map[string]string{}
+	for _, n := range names {
+		tok := "ircbench-" + strings.ToLower(n) + "-" + randomHex(12)
+		if _, err := b.adm.ensureUser(ctx, role, strings.ToLower(n)+"@ircbench.example.com", n, tok); err != nil {
+			return fmt.Errorf("bench user %s: %w", n, err)
+		}
+		b.tokens[n] = tok
+	}
+	b.log.Printf("%d bench users ready (static tokens)", len(names))
+
+	b.dlat = make(chan hit, 64)
+	b.probes = make(chan wsEvent, 64)
+	b.latRecv = make(chan hit, 64)
+	b.wsSub, err = dialWS(ctx, o.directusURL, "sub", b.tokens["Benchws"], b.onSubEvent)
+	if err != nil {
+		return err
+	}
+	if err := b.wsSub.subscribe(ctx); err != nil {
+		return err
+	}
+	b.wsCreate, err = dialWS(ctx, o.directusURL, "create", b.tokens["Benchws"], nil)
+	if err != nil {
+		return err
+	}
+	// The daemon must be up: a guest that joins proves it.
+	c, err := dialIRC(ctx, o.ircAddr, "probe", "", "benchprobe", nil)
+	if err != nil {
+		return fmt.Errorf("daemon at %s: %w", o.ircAddr, err)
+	}
+	c.Close()
+	return nil
+}
+
+// onSubEvent routes the direct subscriber's create events (reader goroutine: no blocking).
+func (b *bench) onSubEvent(ev wsEvent) {
+	for _, it := range ev.Items {
+		kind, rest, _ := strings.Cut(it.Text, " ")
+		switch kind {
+		case "dlat":
+			if n, err := strconv.ParseInt(rest, 10, 64); err == nil {
+				select {
+				case b.dlat <- hit{n, ev.At}:
+				default:
+				}
+			}
+		case "probe":
+			select {
+			case b.probes <- ev:
+			default:
+			}
+		case "tp":
+			b.tpEv.Add(1)
+		case "dtp":
+			b.dtpEv.Add(1)
+		}
+	}
+}
+
+func (b *bench) closeAll() {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		b.closeReceivers()
+		for _, s := range b.senders {
+			s.c.Close()
+		}
+		for _, c := range []*ircClient{b.latA, b.latB} {
+			if c != nil {
+				c.Close()
+			}
+		}
+		for _, w := range []*wsClient{b.wsCreate, b.wsSub} {
+			if w != nil {
+				w.Close()
+			}
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		b.log.Printf("closing connections took over 30 s; exiting anyway")
+	}
+}
+
+func randomHex(n int) string {
+	buf := make([]byte, n)
+	_, _ = rand.Read(buf)
+	return hex.EncodeToString(buf)
+}

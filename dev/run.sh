@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# `make run`: a local Directus with demo users, the guide's web chat page, and the daemon in
+# the foreground. Ctrl-C stops all three.
+#   IRC_PORT (6667), DIRECTUS_PORT (8055), WEBCHAT_PORT (8080), DIRECTUS_STATE_DIR, RUN_DIR
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+irc_port=${IRC_PORT:-6667}
+export DIRECTUS_PORT=${DIRECTUS_PORT:-8055}
+web_port=${WEBCHAT_PORT:-8080}
+run_dir=${RUN_DIR:-$here/run}
+directus_url=http://127.0.0.1:$DIRECTUS_PORT
+mkdir -p "$run_dir" bin
+
+web_pid=
+cleanup() {
+  [ -n "$web_pid" ] && kill "$web_pid" 2>/dev/null || true
+  dev/directus.sh stop || true
+}
+trap cleanup EXIT
+
+dev/directus.sh start
+go build -o bin/directus-ircd ./cmd/directus-ircd
+go build -o bin/webchat ./examples/webchat
+
+DIRECTUS_ADMIN_EMAIL=${DIRECTUS_ADMIN_EMAIL:-admin@example.com} \
+DIRECTUS_ADMIN_PASSWORD=${DIRECTUS_ADMIN_PASSWORD:-adminpass} \
+  bin/directus-ircd setup -url "$directus_url" -demo-users -config "$run_dir/directus-ircd.yaml"
+
+bin/webchat -listen "127.0.0.1:$web_port" -directus "$directus_url" > "$run_dir/webchat.log" 2>&1 &
+web_pid=$!
+
+cat <<MSG
+
+  directus-ircd is starting.
+    IRC:       127.0.0.1:$irc_port  channel #chat   (no TLS)
+    Web chat:  http://127.0.0.1:$web_port/   (log in as bob@example.com / bobpass)
+    Directus:  $directus_url/admin             (admin@example.com / adminpass)
+  Demo users: alice, bob, carol @example.com with passwords alicepass, bobpass, carolpass.
+
+  WeeChat:  /server add local 127.0.0.1/$irc_port -notls -sasl_mechanism=plain -sasl_username=alice -sasl_password=alicepass
+            /connect local      then   /join #chat
+  irssi:    /connect 127.0.0.1 $irc_port alice:alicepass      then   /join #chat
+  Ctrl-C stops the daemon, the web page server and Directus.
+
+MSG
+DIRECTUS_IRCD_SERVER_LISTEN=127.0.0.1:$irc_port DIRECTUS_IRCD_LOG_FORMAT=${DIRECTUS_IRCD_LOG_FORMAT:-console} \
+  bin/directus-ircd run -config "$run_dir/directus-ircd.yaml" || status=$?
+exit "${status:-0}"
