@@ -333,3 +333,30 @@ func TestRevokedUserIsDisconnected(t *testing.T) {
 		t.Fatalf("unexpected %v", got)
 	}
 }
+
+// Directus ends a user's sessions when their password changes. The access token in hand
+// stays valid until it expires; the refresh after that fails: the user is told and
+// disconnected, others carry on.
+func TestPasswordChangeEndsSession(t *testing.T) {
+	const ttl = 15 * time.Second
+	s := newStack(t, map[string]string{"ACCESS_TOKEN_TTL": "15s"}, nil)
+	alice := login(t, s, "a", "alice", "alicepass")
+	bob := login(t, s, "b", "bob", "bobpass")
+	var users []struct{ ID string }
+	_ = json.Unmarshal(adminDo(t, s, http.MethodGet, "/users?filter[email][_eq]=bob@example.com&fields=id", nil), &users)
+	adminDo(t, s, http.MethodPatch, "/users/"+users[0].ID, map[string]any{"password": "a-new-password"})
+	time.Sleep(ttl) // the wall-clock event under test: bob's access token expires
+	bob.Send("PRIVMSG", channel, "am I still here?")
+	m := bob.Expect("404")
+	if !strings.Contains(text(m), "session has ended") {
+		t.Fatalf("404 = %q", text(m))
+	}
+	if reason := bob.Closed(); !strings.Contains(reason, "log in again") {
+		t.Fatalf("ERROR = %q", reason)
+	}
+	alice.Send("PRIVMSG", channel, "alice carries on")
+	noPrivmsgs(t, alice)
+	carol := login(t, s, "c", "carol", "carolpass")
+	alice.Send("PRIVMSG", channel, "hello carol")
+	expectPrivmsg(t, carol, "Alice", "hello carol")
+}

@@ -136,19 +136,26 @@ func (b *Bridge) seedHistory(items []item) {
 	}
 }
 
-// deliverUpdate tells IRC that a message was edited, unless its text is what IRC already has.
-func (b *Bridge) deliverUpdate(it item) {
+// deliverUpdate tells IRC that a message was edited, unless its text is what IRC already
+// has. With onlyKnown (reconciling after an outage) messages outside the history are skipped:
+// nothing says they changed.
+func (b *Bridge) deliverUpdate(it item, onlyKnown bool) {
 	m := b.toMessage(it)
 	d := b.delivery
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	known := false
 	for i := range d.history {
 		if d.history[i].id == it.ID {
 			if d.history[i].msg.Text == m.Text && d.history[i].msg.Action == m.Action {
 				return
 			}
 			d.history[i].msg.Text, d.history[i].msg.Action = m.Text, m.Action
+			known = true
 		}
+	}
+	if onlyKnown && !known {
+		return
 	}
 	text := m.Text
 	if m.Action {

@@ -29,17 +29,20 @@ type session struct {
 	revoked     bool
 }
 
-// refreshMargin is how long before expiry an access token is renewed.
-const refreshMargin = 30 * time.Second
+// refreshMargin is how long before expiry an access token is renewed: 30 s, or a third of
+// the token's lifetime when ACCESS_TOKEN_TTL is short.
+func (s *session) refreshMargin() time.Duration {
+	return min(30*time.Second, s.tokens.Expires.Sub(s.refreshedAt)/3)
+}
 
-// accessToken returns a token valid for at least refreshMargin, refreshing if needed.
+// accessToken returns a token that is not about to expire, refreshing it if needed.
 func (s *session) accessToken(ctx context.Context, dc *directus.Client) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.static != "" {
 		return s.static, nil
 	}
-	if time.Until(s.tokens.Expires) > refreshMargin {
+	if time.Until(s.tokens.Expires) > s.refreshMargin() {
 		return s.tokens.Access, nil
 	}
 	return s.refreshLocked(ctx, dc)

@@ -74,7 +74,7 @@ func (b *Bridge) reconcile(newest []item) {
 	oldest := newest[len(newest)-1].ID
 	for _, it := range newest {
 		present[it.ID] = true
-		b.deliverUpdate(it)
+		b.deliverUpdate(it, true)
 	}
 	for _, h := range b.historyIDs() {
 		if !present[h] && !idLess(h, oldest) {
@@ -104,7 +104,7 @@ func (h streamHandler) Event(e directus.Event) {
 		}
 	case directus.EventUpdate:
 		for _, it := range b.decodeAll(e.Items) {
-			b.deliverUpdate(it)
+			b.deliverUpdate(it, false)
 		}
 	case directus.EventDelete:
 		for _, id := range e.IDs {

@@ -124,3 +124,13 @@ func TestDecodeItemShapes(t *testing.T) {
 		t.Error("idLess orders ids wrongly")
 	}
 }
+
+func BenchmarkDecodeItem(b *testing.B) {
+	raw := json.RawMessage(`{"id":123456,"text":"hello there, this is a typical chat line of moderate length","date_created":"2026-11-28T13:00:21.066Z","irc_nick":null,"irc_key":"0123456789abcdef0123456789abcdef","user_created":{"id":"04a5d8a4-4e5e-4c58-8e19-71fa549a24c2","first_name":"Alice","email":"alice@example.com"}}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := decodeItem(raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
