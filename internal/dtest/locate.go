@@ -1,0 +1,92 @@
+package dtest
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// Environment variables that override where the install and template are.
+const (
+	EnvInstall  = "DIRECTUS_IRCD_INSTALL"
+	EnvTemplate = "DIRECTUS_IRCD_TEMPLATE_DB"
+)
+
+// Default admin of the template database (dev/directus.sh).
+const (
+	AdminEmail    = "admin@example.com"
+	AdminPassword = "adminpass"
+)
+
+// paths of the Directus install used by every instance.
+type paths struct {
+	install  string // the npm prefix holding node_modules
+	template string // bootstrapped SQLite database
+}
+
+func (p paths) node() string { return filepath.Join(p.install, "node_modules", "node", "bin", "node") }
+func (p paths) runJS() string {
+	return filepath.Join(p.install, "node_modules", "@directus", "api", "dist", "cli", "run.js")
+}
+
+// locate finds the install and template, or skips (fails under CI=true).
+func locate(t testing.TB) paths {
+	t.Helper()
+	p, err := findPaths()
+	if err == nil {
+		return p
+	}
+	msg := "dtest: Directus is not installed (" + err.Error() + "); run `make test` which installs Directus " +
+		"(or `bash dev/directus.sh template`)"
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+	return paths{}
+}
+
+func findPaths() (paths, error) {
+	root, rootErr := repoRoot()
+	pick := func(env, rel string) (string, error) {
+		if v := os.Getenv(env); v != "" {
+			return v, nil
+		}
+		if rootErr != nil {
+			return "", rootErr
+		}
+		return filepath.Join(root, rel), nil
+	}
+	var p paths
+	var err error
+	if p.install, err = pick(EnvInstall, filepath.Join(".directus", "install")); err != nil {
+		return p, err
+	}
+	if p.template, err = pick(EnvTemplate, filepath.Join(".directus", "template.db")); err != nil {
+		return p, err
+	}
+	for _, f := range []string{p.node(), p.runJS(), p.template} {
+		if _, err := os.Stat(f); err != nil {
+			return p, errors.New("missing " + f)
+		}
+	}
+	return p, nil
+}
+
+// repoRoot walks up from the working directory to the directory holding go.mod.
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
