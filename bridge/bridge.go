@@ -108,6 +108,11 @@ func (b *Bridge) Run(ctx context.Context) error {
 	if b.srv == nil {
 		return errors.New("bridge: Run before Attach")
 	}
+	// A wrong service token would otherwise be retried for ever; an unreachable Directus is
+	// waited for by the stream.
+	if err := b.checkServiceToken(ctx); err != nil {
+		return err
+	}
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); b.runOutbox(ctx) }()
@@ -119,6 +124,19 @@ func (b *Bridge) Run(ctx context.Context) error {
 		return nil
 	}
 	return err
+}
+
+// ErrServiceToken means Directus does not accept directus.token.
+var ErrServiceToken = errors.New("directus.token is not accepted by Directus (run `directus-ircd setup -config FILE` to create or repair it)")
+
+func (b *Bridge) checkServiceToken(ctx context.Context) error {
+	rctx, cancel := context.WithTimeout(ctx, b.cfg.RequestTimeout)
+	defer cancel()
+	_, err := b.dc.Me(rctx, b.cfg.ServiceToken)
+	if errors.Is(err, directus.ErrInvalidCredentials) {
+		return ErrServiceToken
+	}
+	return nil
 }
 
 // Drain is the first half of a graceful shutdown: new messages are refused, messages being

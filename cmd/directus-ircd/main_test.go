@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/directus-ircd/directus-ircd/internal/dtest"
 	"github.com/directus-ircd/directus-ircd/internal/irctest"
 )
 
@@ -132,4 +133,19 @@ func TestMakeRunAnswersAnIRCClient(t *testing.T) {
 		t.Fatal("Directus still recorded as running after Ctrl-C")
 	}
 	alice.Closed()
+}
+
+func TestRunWithWrongTokenExits(t *testing.T) {
+	dx := dtest.Start(t, dtest.Options{})
+	var errOut bytes.Buffer
+	code := run([]string{"run"}, []string{
+		"DIRECTUS_IRCD_DIRECTUS_URL=" + dx.URL, "DIRECTUS_IRCD_DIRECTUS_TOKEN=not-a-valid-token",
+		"DIRECTUS_IRCD_SERVER_LISTEN=127.0.0.1:0", "DIRECTUS_IRCD_LOG_FORMAT=json",
+	}, &bytes.Buffer{}, &errOut)
+	if code != 1 || !strings.Contains(errOut.String(), "directus.token is not accepted") {
+		t.Fatalf("exit %d, log:\n%s", code, errOut.String())
+	}
+	if strings.Contains(errOut.String(), "not-a-valid-token") {
+		t.Fatal("the token appears in the log")
+	}
 }

@@ -46,20 +46,29 @@ func serve(args, environ []string, stderr io.Writer) int {
 	sig := make(chan os.Signal, 4)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sig)
-	for s := range sig {
-		if s == syscall.SIGHUP {
-			d.reload(*path, environ)
-			continue
+	code := 0
+wait:
+	for {
+		select {
+		case s := <-sig:
+			if s == syscall.SIGHUP {
+				d.reload(*path, environ)
+				continue
+			}
+			log.Info().Str("signal", s.String()).Msg("shutting down")
+			break wait
+		case err := <-d.fatal:
+			log.Error().Err(err).Msg("cannot continue; shutting down")
+			code = 1
+			break wait
 		}
-		log.Info().Str("signal", s.String()).Msg("shutting down")
-		break
 	}
 	if err := d.shutdown(); err != nil {
 		log.Error().Err(err).Msg("shutdown incomplete")
 		return 1
 	}
 	log.Info().Msg("stopped")
-	return 0
+	return code
 }
 
 // daemon is the running process: IRC listeners, the bridge and the health endpoint.
@@ -73,6 +82,7 @@ type daemon struct {
 
 	cancelServe, cancelBridge context.CancelFunc
 	wg                        sync.WaitGroup
+	fatal                     chan error // a part that stopped on its own: the daemon exits 1
 }
 
 func newDaemon(cfg config.Config, log zerolog.Logger) (*daemon, error) {
@@ -88,7 +98,7 @@ func newDaemon(cfg config.Config, log zerolog.Logger) (*daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &daemon{cfg: cfg, log: log}
+	d := &daemon{cfg: cfg, log: log, fatal: make(chan error, 1+len(cfg.Server.Listen))}
 	d.bridge = bridge.New(bridgeConfig(cfg), dc, log.With().Str("component", "bridge").Logger())
 	d.srv = ircd.NewServer(ircCfg, d.bridge, log.With().Str("component", "ircd").Logger())
 	d.bridge.Attach(d.srv)
@@ -113,7 +123,7 @@ func newDaemon(cfg config.Config, log zerolog.Logger) (*daemon, error) {
 	go func() {
 		defer d.wg.Done()
 		if err := d.bridge.Run(bridgeCtx); err != nil {
-			log.Error().Err(err).Msg("bridge stopped")
+			d.fatal <- fmt.Errorf("bridge: %w", err)
 		}
 	}()
 	for _, ln := range d.lns {
@@ -121,7 +131,7 @@ func newDaemon(cfg config.Config, log zerolog.Logger) (*daemon, error) {
 		go func() {
 			defer d.wg.Done()
 			if err := d.srv.Serve(serveCtx, ln); err != nil && serveCtx.Err() == nil {
-				log.Error().Err(err).Str("addr", ln.Addr().String()).Msg("listener failed")
+				d.fatal <- fmt.Errorf("listener %s: %w", ln.Addr(), err)
 			}
 		}()
 		log.Info().Str("addr", ln.Addr().String()).Str("channel", cfg.Channel.Name).Msg("listening for IRC clients")
