@@ -128,7 +128,7 @@ func (c *Client) saslPlain(payload []byte) {
 	if id.Nick != "" {
 		nick = id.Nick
 	}
-	c.numeric(rplLoggedIn, nick+"!"+c.hostmaskFor(id, nick), id.Account, "You are now logged in as "+id.Account)
+	c.numeric(rplLoggedIn, nick+"!"+c.hostmaskFor(id, nick), token(id.Account), "You are now logged in as "+id.Account)
 	c.numeric(rplSASLSuccess, "SASL authentication successful")
 }
 
@@ -206,8 +206,7 @@ func (c *Client) claimNick() {
 	if o, ok := c.s.backend.(RegistrationObserver); ok {
 		o.Registered(c)
 	}
-	c.log = c.log.With().Str("nick", nick).Str("account", id.Account).Logger()
-	c.log.Info().Msg("registered")
+	c.log.Info().Str("nick", nick).Str("account", id.Account).Msg("registered")
 	c.welcome()
 	if c.s.cfg().AutoJoin {
 		c.join()
@@ -222,12 +221,12 @@ func (c *Client) welcome() {
 	c.numeric(rplWelcome, "Welcome to the "+cfg.Network+" IRC network, "+nick)
 	c.numeric(rplYourHost, "Your host is "+cfg.ServerName+", running version "+cfg.Version)
 	c.numeric(rplCreated, "This server was created "+c.s.created.UTC().Format(time.RFC1123))
-	c.numeric(rplMyInfo, cfg.ServerName, cfg.Version, "i", "nt")
+	c.numeric(rplMyInfo, cfg.ServerName, token(cfg.Version), "i", "nt")
 	c.sendISupport(cfg)
 	c.sendLUsers()
 	c.sendMOTD(cfg)
 	if c.reg.login == nil && id.Account != "" {
-		c.numeric(rplLoggedIn, c.prefix(), id.Account, "You are now logged in as "+id.Account)
+		c.numeric(rplLoggedIn, c.prefix(), token(id.Account), "You are now logged in as "+id.Account)
 	}
 }
 

@@ -1,0 +1,107 @@
+package ircd
+
+import (
+	"bytes"
+	"errors"
+	"unicode/utf8"
+
+	"github.com/ergochat/irc-go/ircmsg"
+)
+
+// command is one entry of the command table: the checks in dispatch run once for all of them.
+type command struct {
+	handler   func(*Client, *ircmsg.Message)
+	preReg    bool // allowed before registration completes
+	minParams int
+}
+
+var commands map[string]command
+
+func init() {
+	commands = map[string]command{
+		"AUTHENTICATE": {handleAUTHENTICATE, true, 1},
+		"AWAY":         {handleAWAY, false, 0},
+		"CAP":          {handleCAP, true, 1},
+		"INFO":         {handleINFO, false, 0},
+		"ISON":         {handleISON, false, 1},
+		"JOIN":         {handleJOIN, false, 1},
+		"LIST":         {handleLIST, false, 0},
+		"LUSERS":       {handleLUSERS, false, 0},
+		"MODE":         {handleMODE, false, 1},
+		"MOTD":         {handleMOTD, false, 0},
+		"NAMES":        {handleNAMES, false, 0},
+		"NICK":         {handleNICK, true, 0},
+		"NOTICE":       {handleNOTICE, false, 0},
+		"PART":         {handlePART, false, 1},
+		"PASS":         {handlePASS, true, 1},
+		"PING":         {handlePING, true, 0},
+		"PONG":         {handlePONG, true, 0},
+		"PRIVMSG":      {handlePRIVMSG, false, 0},
+		"QUIT":         {handleQUIT, true, 0},
+		"SETNAME":      {handleSETNAME, false, 1},
+		"TAGMSG":       {handleTAGMSG, false, 1},
+		"TIME":         {handleTIME, false, 0},
+		"TOPIC":        {handleTOPIC, false, 1},
+		"USER":         {handleUSER, true, 4},
+		"USERHOST":     {handleUSERHOST, false, 1},
+		"VERSION":      {handleVERSION, false, 0},
+		"WHO":          {handleWHO, false, 1},
+		"WHOIS":        {handleWHOIS, false, 1},
+	}
+}
+
+// handleLine checks, parses and runs one line from the client.
+func (c *Client) handleLine(line []byte) {
+	if len(bytes.TrimLeft(line, " ")) == 0 {
+		return
+	}
+	if c.tooLong(line) {
+		c.numeric(errInputTooLong, "Input line too long")
+		return
+	}
+	msg, err := ircmsg.ParseLine(string(line))
+	switch {
+	case errors.Is(err, ircmsg.ErrorLineIsEmpty):
+		return
+	case errors.Is(err, ircmsg.ErrorLineContainsBadChar):
+		c.Fail("*", "INVALID_LINE", "Line ignored: it contains a NUL or CR character")
+		return
+	case err != nil:
+		c.Fail("*", "INVALID_LINE", "Line ignored: "+err.Error())
+		return
+	}
+	if !utf8.Valid(line) {
+		c.Fail(msg.Command, "INVALID_UTF8", "Message ignored: it is not valid UTF-8 (this server is UTF-8 only)")
+		return
+	}
+	c.dispatch(&msg)
+}
+
+// dispatch runs a parsed command after the checks every command shares.
+func (c *Client) dispatch(msg *ircmsg.Message) {
+	c.log.Trace().Str("command", msg.Command).Int("params", len(msg.Params)).Msg("command") // never the parameters: PASS and AUTHENTICATE carry secrets
+	cmd, ok := commands[msg.Command]
+	switch {
+	case !ok:
+		c.numeric(errUnknownCommand, msg.Command, "Unknown command")
+	case !cmd.preReg && !c.isRegistered():
+		c.numeric(errNotRegistered, "You have not registered")
+	case len(msg.Params) < cmd.minParams || cmd.minParams > 0 && msg.Params[0] == "":
+		c.numeric(errNeedMoreParams, msg.Command, "Not enough parameters")
+	default:
+		cmd.handler(c, msg)
+	}
+}
+
+// tooLong reports a line over the limits: 510 bytes plus, with message-tags, 8191 of tags.
+func (c *Client) tooLong(line []byte) bool {
+	const body = maxLineLen - len("\r\n")
+	if line[0] != '@' || !c.hasCap(capMessageTags) {
+		return len(line) > body
+	}
+	sp := bytes.IndexByte(line, ' ')
+	if sp < 0 {
+		return len(line) > maxTagsLen
+	}
+	return sp+1 > maxTagsLen || len(line)-sp-1 > body
+}

@@ -1,0 +1,372 @@
+package ircd
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ergochat/irc-go/ircmsg"
+	"github.com/ergochat/irc-go/ircreader"
+	"github.com/rs/zerolog"
+	"golang.org/x/time/rate"
+)
+
+// closeGrace bounds the time spent flushing the last lines (ERROR) to a closing connection.
+const closeGrace = 3 * time.Second
+
+// readerInitialSize is the read buffer a connection starts with; it grows only for long lines.
+const readerInitialSize = 512
+
+// Client is one IRC connection. Its methods are safe for use from any goroutine.
+type Client struct {
+	s       *Server
+	id      uint64
+	conn    net.Conn
+	addr    netip.Addr
+	log     zerolog.Logger // set once; the connection's id and address
+	ctx     context.Context
+	cancel  context.CancelFunc
+	created time.Time
+
+	capBits    atomic.Uint32
+	registered atomic.Bool
+	identity   atomic.Pointer[Identity]
+	lastActive atomic.Int64 // unix nanoseconds of the last line read
+	pingSent   atomic.Int64 // unix nanoseconds of an unanswered server PING, 0 if none
+
+	// Outgoing queue, guarded by qmu. One writer goroutine drains it.
+	qmu        sync.Mutex
+	qcond      sync.Cond
+	queue      [][]byte
+	closing    bool        // no more lines are accepted; the writer closes after the queue
+	holding    bool        // deliveries from others are held while a JOIN completes
+	held       []heldLines // deliveries held while holding
+	quitReason string
+
+	// Owned by the reader goroutine.
+	reader  ircreader.Reader
+	reg     regState
+	limiter *rate.Limiter
+	lag     time.Duration // fakelag accumulated in the current run of over-budget lines
+
+	// Guarded by s.mu.
+	u         *user     // the nick this connection shares, nil before registration
+	joinState joinState // channel membership of this connection
+	memberIdx int       // index in s.members while joinState != notJoined
+}
+
+// heldLines is a delivery held back while a JOIN completes.
+type heldLines struct {
+	id    string // msgid, to drop it if the history replay already has it
+	lines [][]byte
+}
+
+func newClient(s *Server, ctx context.Context, conn net.Conn, cfg *Config) *Client {
+	c := &Client{
+		s:       s,
+		id:      s.nextID.Add(1),
+		conn:    conn,
+		addr:    remoteAddr(conn),
+		created: time.Now(),
+	}
+	c.ctx, c.cancel = context.WithCancel(ctx)
+	c.qcond.L = &c.qmu
+	c.log = s.log.With().Uint64("conn", c.id).Str("addr", c.addr.String()).Logger()
+	c.lastActive.Store(c.created.UnixNano())
+	c.reader.Initialize(conn, readerInitialSize, maxLineLen+maxTagsLen)
+	if cfg.FloodRate > 0 {
+		c.limiter = rate.NewLimiter(rate.Limit(cfg.FloodRate), cfg.FloodBurst)
+	}
+	return c
+}
+
+func remoteAddr(conn net.Conn) netip.Addr {
+	switch a := conn.RemoteAddr().(type) {
+	case *net.TCPAddr:
+		return a.AddrPort().Addr().Unmap()
+	case nil:
+		return netip.Addr{}
+	default:
+		ap, err := netip.ParseAddrPort(a.String())
+		if err != nil {
+			return netip.Addr{}
+		}
+		return ap.Addr().Unmap()
+	}
+}
+
+// ID is the connection's number, unique for the server's lifetime.
+func (c *Client) ID() uint64 { return c.id }
+
+// Addr is the client's IP address (invalid for a connection without one, such as net.Pipe).
+func (c *Client) Addr() netip.Addr { return c.addr }
+
+// Identity is who the backend said this connection is; nil before registration completes.
+// The caller must not modify it.
+func (c *Client) Identity() *Identity { return c.identity.Load() }
+
+// Account is the connection's account name, "" for a guest or before registration.
+func (c *Client) Account() string {
+	if id := c.identity.Load(); id != nil {
+		return id.Account
+	}
+	return ""
+}
+
+// Nick is the connection's current nick, "*" before registration.
+func (c *Client) Nick() string { return c.userString(func(u *user) string { return u.nick }) }
+
+// prefix is the client's nick!user@host, "*" before registration.
+func (c *Client) prefix() string { return c.userString((*user).prefix) }
+
+// userString reads one thing of the connection's user under the server lock.
+func (c *Client) userString(get func(*user) string) string {
+	c.s.mu.RLock()
+	defer c.s.mu.RUnlock()
+	if c.u == nil {
+		return "*"
+	}
+	return get(c.u)
+}
+
+func (c *Client) caps() capSet { return capSet(c.capBits.Load()) }
+
+func (c *Client) hasCap(bit capSet) bool { return c.caps().has(bit) }
+
+func (c *Client) addCaps(bits capSet) { c.setCaps(bits, 0) }
+
+func (c *Client) setCaps(add, del capSet) {
+	for {
+		old := c.capBits.Load()
+		if c.capBits.CompareAndSwap(old, (old|uint32(add))&^uint32(del)) {
+			return
+		}
+	}
+}
+
+func (c *Client) isRegistered() bool { return c.registered.Load() }
+
+// Notice sends a server NOTICE to this client.
+func (c *Client) Notice(text string) {
+	cfg := c.s.cfg()
+	for _, part := range splitText(text, lineBudget(cfg.ServerName, "NOTICE", c.Nick(), false), "") {
+		c.deliverMsg(ircmsg.MakeMessage(nil, cfg.ServerName, "NOTICE", c.Nick(), part))
+	}
+}
+
+// Fail reports a refusal: a standard-replies FAIL when the client negotiated it, else a NOTICE.
+func (c *Client) Fail(command, code, text string) {
+	if c.hasCap(capStandardReplies) {
+		c.deliverMsg(ircmsg.MakeMessage(nil, c.s.cfg().ServerName, "FAIL", command, code, sanitizeText(text)))
+		return
+	}
+	c.Notice(text)
+}
+
+// Disconnect sends ERROR :reason and closes the connection once what is queued is written.
+func (c *Client) Disconnect(reason string) {
+	c.closeWith(reason, false)
+}
+
+// closeWith marks the connection closing with ERROR :reason as its last line. With drop, what
+// is still queued is discarded (the client is not reading it anyway).
+func (c *Client) closeWith(reason string, drop bool) {
+	line := serialize(ircmsg.MakeMessage(nil, "", "ERROR", sanitizeText(reason)), c.log)
+	c.qmu.Lock()
+	if c.closing {
+		c.qmu.Unlock()
+		return
+	}
+	c.closing = true
+	c.quitReason = reason
+	if drop {
+		clear(c.queue)
+		c.queue = c.queue[:0]
+	}
+	if line != nil {
+		c.queue = append(c.queue, line)
+	}
+	c.held = nil
+	_ = c.conn.SetWriteDeadline(time.Now().Add(closeGrace))
+	c.qcond.Broadcast()
+	c.qmu.Unlock()
+	c.cancel()
+	c.log.Debug().Str("reason", reason).Msg("disconnecting")
+}
+
+func (c *Client) isClosing() bool {
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	return c.closing
+}
+
+// enqueue adds lines to the outgoing queue without blocking. When the queue is full the client
+// is dropped with "SendQ exceeded". hold routes the lines through the JOIN hold (deliveries
+// from others). It may be called with s.mu held.
+func (c *Client) enqueue(lines [][]byte, id string, hold bool) {
+	c.qmu.Lock()
+	if c.closing {
+		c.qmu.Unlock()
+		return
+	}
+	limit := c.s.cfg().SendQueueLen
+	if hold && c.holding {
+		if len(c.held) < limit {
+			c.held = append(c.held, heldLines{id: id, lines: lines})
+			c.qmu.Unlock()
+			return
+		}
+	} else if len(c.queue)+len(lines) <= limit {
+		c.queue = append(c.queue, lines...)
+		c.qcond.Broadcast()
+		c.qmu.Unlock()
+		return
+	}
+	c.qmu.Unlock()
+	c.closeWith("SendQ exceeded", true)
+}
+
+// replyLines queues the client's own replies from its reader goroutine. It waits while the queue
+// is more than half full, so a command with a long answer (NAMES, history) is paced by the
+// client's reading while deliveries from others keep the other half. Never call it with s.mu
+// held.
+func (c *Client) replyLines(lines ...[]byte) {
+	limit := c.s.cfg().SendQueueLen
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	for _, line := range lines {
+		for !c.closing && len(c.queue) >= max(limit/2, 1) {
+			c.qcond.Wait()
+		}
+		if c.closing {
+			return
+		}
+		c.queue = append(c.queue, line)
+		c.qcond.Broadcast()
+	}
+}
+
+// writeLoop is the connection's writer goroutine.
+func (c *Client) writeLoop() {
+	defer c.s.wg.Done()
+	var batch [][]byte
+	var deadline time.Time
+	for {
+		c.qmu.Lock()
+		for len(c.queue) == 0 && !c.closing {
+			c.qcond.Wait()
+		}
+		if len(c.queue) == 0 {
+			c.qmu.Unlock()
+			break
+		}
+		batch, c.queue = c.queue, batch[:0]
+		if now, timeout := time.Now(), c.s.cfg().WriteTimeout; !c.closing && deadline.Sub(now) < timeout/2 {
+			// Refreshed when half used up, not per write: this write has at least half of
+			// WriteTimeout, and a fan-out to many clients doesn't reset as many timers.
+			deadline = now.Add(timeout)
+			_ = c.conn.SetWriteDeadline(deadline)
+		}
+		c.qcond.Broadcast() // room for replyLines
+		c.qmu.Unlock()
+
+		bufs := net.Buffers(batch)
+		_, err := bufs.WriteTo(c.conn)
+		clear(batch)
+		if cap(batch) > 64 {
+			batch = nil // don't keep a burst's buffer on an idle connection
+		}
+		if err != nil {
+			c.log.Debug().Err(err).Msg("write failed")
+			c.closeWith("Write error", true)
+			break
+		}
+	}
+	c.qmu.Lock()
+	c.closing = true
+	c.queue = nil
+	c.qcond.Broadcast()
+	c.qmu.Unlock()
+	_ = c.conn.Close()
+}
+
+// readLoop is the connection's reader goroutine: it reads and runs commands in order.
+func (c *Client) readLoop() {
+	skipping := false // discarding the tail of a line longer than the read buffer
+	for !c.isClosing() {
+		line, err := c.reader.ReadLine()
+		if errors.Is(err, ircreader.ErrReadQ) {
+			// The reader cannot continue after ErrReadQ: start a new one, drop the rest.
+			c.reader.Initialize(c.conn, readerInitialSize, maxLineLen+maxTagsLen)
+			if !skipping {
+				c.numeric(errInputTooLong, "Input line too long")
+			}
+			skipping = true
+			continue
+		}
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+				c.log.Debug().Err(err).Msg("read failed")
+			}
+			c.closeWith("Connection closed", true)
+			break
+		}
+		c.lastActive.Store(time.Now().UnixNano())
+		c.pingSent.Store(0)
+		if skipping {
+			skipping = false
+			continue
+		}
+		if !c.throttle(line) {
+			break
+		}
+		c.handleLine(line)
+	}
+}
+
+// throttle applies flood control to one line: fakelag while the client is over its budget,
+// "Excess Flood" once the lag of one run of over-budget lines exceeds FloodMaxLag.
+func (c *Client) throttle(line []byte) bool {
+	if c.limiter == nil || isPong(line) {
+		return true
+	}
+	now := time.Now()
+	delay := c.limiter.ReserveN(now, 1).DelayFrom(now)
+	if delay <= 0 {
+		c.lag = 0
+		return true
+	}
+	c.lag += delay
+	if c.lag > c.s.cfg().FloodMaxLag {
+		c.closeWith("Excess Flood", true)
+		return false
+	}
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-c.ctx.Done():
+		return false
+	}
+}
+
+func isPong(line []byte) bool {
+	return len(line) >= 4 && (string(line[:4]) == "PONG" || string(line[:4]) == "pong")
+}
+
+// serialize turns msg into a line, truncated to the line limit. It never produces CR, LF or NUL
+// inside a line: such a message is dropped (and logged).
+func serialize(msg ircmsg.Message, log zerolog.Logger) []byte {
+	line, err := msg.LineBytesStrict(false, maxLineLen)
+	if err != nil && !errors.Is(err, ircmsg.ErrorBodyTooLong) {
+		log.Error().Err(err).Str("command", msg.Command).Msg("dropping unserialisable message")
+		return nil
+	}
+	return line
+}

@@ -1,0 +1,123 @@
+// Package ircd is a small IRC server with exactly one channel. It knows nothing of Directus:
+// every decision about accounts and storage goes to a Backend (implemented by the bridge).
+//
+// # Connections
+//
+// Serve accepts on any net.Listener (plain TCP now, TLS later); ServeConn serves one connection
+// in the calling goroutine, which is that connection's only reader. A second goroutine writes.
+// Commands run one after another in the reader, in the order the client sent them, so
+// everything a command causes (a Backend.Post and the Broadcast inside it, an error reply) is
+// queued before the reply to a later command such as PING.
+//
+// The outgoing queue holds at most Config.SendQueueLen lines. Deliveries from others (Broadcast,
+// private messages, membership events) never wait: a client whose queue is full is dropped with
+// "ERROR :SendQ exceeded". The client's own replies wait while the queue is more than half full,
+// so a long answer (NAMES, history) is paced by the client's own reading. Each write has a
+// deadline (Config.WriteTimeout).
+//
+// One server-wide ticker handles registration timeouts, PINGs after Config.PingInterval of
+// silence and "Ping timeout" after a further Config.PingTimeout.
+//
+// # Limits
+//
+// A line is at most 512 bytes including CR LF, plus 8191 bytes of tags once message-tags is
+// negotiated; a longer line is answered with 417 ERR_INPUTTOOLONG and ignored, and the
+// connection goes on. Lines with NUL or a stray CR, and lines that are not valid UTF-8, are
+// ignored with FAIL * INVALID_LINE / FAIL <command> INVALID_UTF8 (a server NOTICE without
+// standard-replies). Flood control: Config.FloodRate lines per second with Config.FloodBurst of
+// burst; beyond that commands are delayed (fakelag), and when one uninterrupted run of delays
+// adds up to more than Config.FloodMaxLag the client is dropped with "Excess Flood". PONG is
+// exempt. Config.MaxClients and Config.MaxClientsPerIP (0: unlimited) are checked at accept;
+// a refused connection gets an ERROR saying why.
+//
+// # Registration
+//
+// CAP LS [302] (302: values, multi-line LS), REQ, ACK/NAK, LIST, END; PASS, NICK, USER;
+// SASL PLAIN through AUTHENTICATE when sasl was requested (900/903 on success, 904 with the
+// backend's UserText on failure, 905 too long, 906 aborted, 907 already, 908 mechanisms; after 3
+// failures the connection is closed). Registration completes when NICK and USER are in and CAP
+// negotiation has ended: Backend.Register gets PASS, the requested nick and the SASL identity.
+// A refusal is answered with 464 and ERROR carrying UserText, then the connection closes.
+// Commands other than CAP/PASS/NICK/USER/AUTHENTICATE/PING/PONG/QUIT before that get 451
+// (irssi sends "JOIN :" early; it is not disconnected).
+//
+// A Backend that implements RegistrationObserver is told of each connection that completed
+// registration (before the welcome). Backend.Disconnected is called once for every connection
+// whose Register succeeded, when it closes (also when it never got a nick).
+//
+// Then 001-005, LUSERS and MOTD (422 without one); 900 is sent after a PASS login too when the
+// Identity has an Account. The welcome uses the backend's forced nick (Identity.Nick) when there
+// is one. CASEMAPPING is ascii everywhere.
+//
+// # Nicks and several connections of one account
+//
+// Nicks are claimed when registration completes, not at NICK. A requested nick that is taken
+// gets 433 and the client may send another NICK (Register is not called again). A forced nick
+// held by a connection of the same non-empty Account is shared: that connection attaches to
+// the nick (like ergo's multiclient). NAMES, WHO and WHOIS show the nick once; others see JOIN
+// when the first of its connections joins and PART/QUIT when the last one leaves; Broadcast
+// reaches every joined connection except the exact `except` one, so the sender's other
+// connections do see its messages; a private message to the nick reaches all its connections.
+// AWAY and SETNAME belong to the nick, shared by its connections. A forced nick held by a
+// different account, or by a guest, is answered with 433 and ERROR, and the connection closes;
+// for a guest (no Account) a taken forced nick is treated like a requested one instead (433,
+// pick another). Guests keep Identity.NickSuffix: it is appended to any nick they ask for.
+// Client-requested nicks are ASCII nick characters plus Unicode letters and digits, up to 32
+// bytes; a nick the backend forces may also contain other printable characters except space
+// and ",*?!@." (and may not start with one of ":#&$+~%@").
+//
+// Hostmasks are nick!user@host: user is Identity.User, else derived from the account or nick;
+// host is Identity.Host, else Config.DefaultHost. For a Broadcast Message without User/Host,
+// those of the connected user with that nick are used, else the same defaults.
+//
+// # Commands
+//
+// CAP, PASS, NICK, USER, AUTHENTICATE, PING, PONG, QUIT, JOIN, PART, NAMES, TOPIC, MODE, WHO
+// (with WHOX), WHOIS, USERHOST, ISON, AWAY, LIST, MOTD, LUSERS, VERSION, TIME, INFO, PRIVMSG,
+// NOTICE, TAGMSG, SETNAME. Others get 421.
+//
+//   - JOIN of the channel asks Backend.Join; a refusal is 474 with UserText. The joiner gets the
+//     JOIN, 332/333, 353/366 and the history replay, then what was said while Backend.Join ran
+//     (held for it, without what the history already had, by msgid). Any other channel: 403
+//     "No such channel; this server has only #chat". JOIN 0 parts.
+//   - TOPIC shows the configured topic (332/333, 331 when empty); setting it is 482. Reload
+//     changes it with a TOPIC from the server.
+//   - MODE #chat shows +nt (324, 329) and empty ban/exception/invite lists; changes are 482.
+//     MODE <own nick> shows 221 and accepts +i/-i (no effect); other flags are 501, other
+//     users' modes 502. The nick a client asked for before being given another one counts as
+//     its own (irssi sends MODE <requested nick> +i after a forced nick).
+//   - NICK after registration: 447 when Identity.NickLocked, else 432/433 as usual.
+//   - PRIVMSG/NOTICE to the channel go to Backend.Post (CTCP ACTION as Outgoing.Action with the
+//     inner text; other CTCP to the channel is refused with 404). A refusal of a PRIVMSG is 404
+//     with UserText. NOTICE gets no automatic error reply (RFC 2812); with standard-replies it
+//     gets FAIL NOTICE CANNOT_SEND. Delivered and Queued need no reply; a later failure of a
+//     Queued message comes from the backend through Client.Fail. Not joined: 404.
+//   - PRIVMSG/NOTICE to a nick is delivered directly to that nick's connections and is NOT
+//     stored anywhere (and not passed to the backend); 401 for an unknown nick, 301 when away.
+//   - TAGMSG (with message-tags) is relayed directly, never stored: to the channel's joined
+//     connections with message-tags, or to a nick's connections. Client-only tags on channel
+//     PRIVMSG/NOTICE are passed to the backend in Outgoing.Tags.
+//
+// # Capabilities
+//
+// account-notify (accounts never change after registration, so it never fires), account-tag,
+// away-notify, batch (history replay in a chathistory batch), cap-notify, echo-message (the
+// sender's own connection gets its message back after Post succeeds, or at once for private
+// messages), extended-join, message-tags, multi-prefix (no prefixes exist: PREFIX= is empty),
+// sasl=PLAIN, server-time, setname, standard-replies, userhost-in-names. labeled-response and
+// chathistory are not offered.
+//
+// # Channel traffic
+//
+// Broadcast serialises a Message once per capability variant (message-tags, server-time,
+// account-tag) and queues the bytes to every member without blocking. Text is split at line
+// breaks ("\r\n", "\n", "\r"), then at spaces or character boundaries to fit 512 bytes with
+// the source prefix (and the ACTION framing); NUL and \x01 are dropped and invalid UTF-8
+// replaced, so no text can inject a line. The msgid tag goes on the first line of a split
+// message. Replayed history carries the time tag for server-time clients and a "[15:04] "
+// prefix (Config.HistoryTimeFormat) for the others.
+//
+// # Logging
+//
+// zerolog; the parameters of commands are never logged (PASS and AUTHENTICATE carry secrets).
+package ircd

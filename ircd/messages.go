@@ -1,0 +1,197 @@
+package ircd
+
+import (
+	"strings"
+	"time"
+
+	"github.com/ergochat/irc-go/ircmsg"
+)
+
+func handlePRIVMSG(c *Client, msg *ircmsg.Message) { c.message("PRIVMSG", msg) }
+func handleNOTICE(c *Client, msg *ircmsg.Message)  { c.message("NOTICE", msg) }
+
+// message handles PRIVMSG and NOTICE: to the channel through Backend.Post, to a nick directly.
+func (c *Client) message(command string, msg *ircmsg.Message) {
+	notice := command == "NOTICE"
+	switch {
+	case len(msg.Params) == 0 || msg.Params[0] == "":
+		if !notice {
+			c.numeric(errNoRecipient, "No recipient given ("+command+")")
+		}
+		return
+	case len(msg.Params) < 2 || msg.Params[1] == "":
+		if !notice {
+			c.numeric(errNoTextToSend, "No text to send")
+		}
+		return
+	}
+	targets := strings.Split(msg.Params[0], ",")
+	if len(targets) > maxTargets {
+		c.numeric(errTooManyTargets, msg.Params[0], "Too many targets")
+		return
+	}
+	var tags map[string]string
+	if c.hasCap(capMessageTags) {
+		tags = msg.ClientOnlyTags()
+	}
+	for _, target := range targets {
+		switch {
+		case c.s.isChannel(target):
+			c.messageChannel(command, target, msg.Params[1], tags)
+		case strings.HasPrefix(target, "#"):
+			c.refuse(command, errNoSuchChannel, target, "No such channel; this server has only "+c.s.cfg().Channel)
+		default:
+			c.messageNick(command, target, msg.Params[1], tags)
+		}
+	}
+}
+
+// refuse answers a refused message: the numeric for PRIVMSG and TAGMSG; for NOTICE (which gets no
+// automatic replies) only a FAIL, when the client negotiated standard-replies.
+func (c *Client) refuse(command, numeric, target, text string) {
+	if command != "NOTICE" {
+		c.numeric(numeric, target, text)
+	} else if c.hasCap(capStandardReplies) {
+		c.send(ircmsg.MakeMessage(nil, c.s.cfg().ServerName, "FAIL", command, "CANNOT_SEND", target, sanitizeText(text)))
+	}
+}
+
+// parseCTCP splits a CTCP message ("\x01VERB text\x01") into its verb and text.
+func parseCTCP(text string) (verb, rest string, ok bool) {
+	if !strings.HasPrefix(text, "\x01") {
+		return "", "", false
+	}
+	text = strings.TrimSuffix(text[1:], "\x01")
+	verb, rest, _ = strings.Cut(text, " ")
+	return strings.ToUpper(verb), rest, true
+}
+
+func (c *Client) onChannel() bool {
+	c.s.mu.RLock()
+	defer c.s.mu.RUnlock()
+	return c.joinState == joined
+}
+
+// messageChannel posts a channel message through the backend, which stores and broadcasts it.
+func (c *Client) messageChannel(command, target, text string, tags map[string]string) {
+	s := c.s
+	if !c.onChannel() {
+		c.refuse(command, errCannotSendToChan, target, "Cannot send to channel: you are not on it (JOIN it first)")
+		return
+	}
+	out := Outgoing{Command: command, Text: text, Tags: tags}
+	if verb, rest, ok := parseCTCP(text); ok {
+		if verb != "ACTION" {
+			c.refuse(command, errCannotSendToChan, target, "CTCP "+verb+" is not supported on "+s.cfg().Channel)
+			return
+		}
+		out.Text, out.Action = rest, true
+	}
+	if _, err := s.backend.Post(c.ctx, c, out); err != nil {
+		c.log.Info().AnErr("cause", err).Msg("message refused")
+		c.refuse(command, errCannotSendToChan, target, "Cannot send to channel: "+UserText(err))
+		return
+	}
+	c.u.spoke.Store(time.Now().Unix())
+	if c.hasCap(capEchoMessage) {
+		m := Message{Nick: c.Nick(), Account: c.Account(), Command: command, Text: out.Text,
+			Action: out.Action, Time: time.Now()}
+		s.mu.RLock()
+		cm := s.prepareLocked(&m, s.cfg().Channel)
+		s.mu.RUnlock()
+		cm.tags = tags
+		c.replyLines(cm.lines(c.caps(), "", nil, s.serializer())...)
+	}
+}
+
+// messageNick delivers a private message straight to every connection of the target nick (and,
+// with echo-message, to the sender's connections). It is not stored.
+func (c *Client) messageNick(command, target, text string, tags map[string]string) {
+	s := c.s
+	m := Message{Nick: "", Account: c.Account(), Command: command, Text: text, Time: time.Now()}
+	s.mu.RLock()
+	u := s.users[casefold(target)]
+	if u == nil {
+		s.mu.RUnlock()
+		c.refuse(command, errNoSuchNick, target, "No such nick/channel")
+		return
+	}
+	m.Nick = c.u.nick
+	cm := s.prepareLocked(&m, u.nick)
+	cm.tags = tags
+	out := newVariants(msgTagCaps, func(v capSet) [][]byte { return cm.lines(v, "", nil, s.serializer()) })
+	for _, r := range u.conns {
+		if r != c {
+			r.enqueue(out.get(r), "", false)
+		}
+	}
+	for _, r := range c.u.conns {
+		if r != c && r.u != u && r.hasCap(capEchoMessage) {
+			r.enqueue(out.get(r), "", false)
+		}
+	}
+	away, nick := u.away, u.nick
+	echo := c.hasCap(capEchoMessage)
+	var echoLines [][]byte
+	if echo {
+		echoLines = out.get(c)
+	}
+	s.mu.RUnlock()
+	c.u.spoke.Store(time.Now().Unix())
+	c.replyLines(echoLines...)
+	if away != "" && command == "PRIVMSG" {
+		c.numeric(rplAway, nick, away)
+	}
+}
+
+func handleTAGMSG(c *Client, msg *ircmsg.Message) {
+	s := c.s
+	target := msg.Params[0]
+	tags := msg.ClientOnlyTags()
+	if !c.hasCap(capMessageTags) || len(tags) == 0 {
+		return
+	}
+	tagmsg := func(source, account string) *variants {
+		now := time.Now()
+		return newVariants(msgTagCaps, func(v capSet) [][]byte {
+			if !v.has(capMessageTags) {
+				return nil
+			}
+			m := ircmsg.MakeMessage(tags, source, "TAGMSG", target)
+			if v.has(capServerTime) {
+				m.SetTag("time", now.UTC().Format(serverTimeLayout))
+			}
+			if v.has(capAccountTag) && account != "" {
+				m.SetTag("account", account)
+			}
+			return [][]byte{serialize(m, s.log)}
+		})
+	}
+	s.mu.RLock()
+	var recipients []*Client
+	switch {
+	case s.isChannel(target):
+		if c.joinState != joined {
+			s.mu.RUnlock()
+			c.refuse("TAGMSG", errCannotSendToChan, target, "Cannot send to channel: you are not on it")
+			return
+		}
+		target = s.cfg().Channel
+		recipients = s.members
+	case s.users[casefold(target)] != nil:
+		u := s.users[casefold(target)]
+		target = u.nick
+		recipients = u.conns
+	default:
+		s.mu.RUnlock()
+		c.refuse("TAGMSG", errNoSuchNick, target, "No such nick/channel")
+		return
+	}
+	out := tagmsg(c.u.prefix(), c.Account())
+	for _, r := range recipients {
+		if r != c || c.hasCap(capEchoMessage) {
+			r.enqueue(out.get(r), "", true)
+		}
+	}
+	s.mu.RUnlock()
+}

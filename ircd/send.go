@@ -1,0 +1,217 @@
+package ircd
+
+import (
+	"cmp"
+	"strings"
+	"time"
+
+	"github.com/ergochat/irc-go/ircmsg"
+)
+
+// serverTimeLayout is the IRCv3 server-time format.
+const serverTimeLayout = "2006-01-02T15:04:05.000Z"
+
+// send queues a reply to this client (reader goroutine only; see replyLines).
+func (c *Client) send(msg ircmsg.Message) {
+	if line := serialize(msg, c.log); line != nil {
+		c.replyLines(line)
+	}
+}
+
+// numeric sends a numeric reply from the server; the client's nick is added as first parameter.
+// Middle parameters that would break the line (a nick with a space echoed back, say) are made
+// into tokens.
+func (c *Client) numeric(code string, params ...string) {
+	all := append([]string{c.target()}, params...)
+	for i, p := range all[:len(all)-1] {
+		if p == "" || p[0] == ':' || strings.ContainsAny(p, " \r\n\x00") {
+			all[i] = token(p)
+		}
+	}
+	c.send(ircmsg.MakeMessage(nil, c.s.cfg().ServerName, code, all...))
+}
+
+// deliverMsg queues msg without waiting (safe from any goroutine).
+func (c *Client) deliverMsg(msg ircmsg.Message) {
+	if line := serialize(msg, c.log); line != nil {
+		c.enqueue([][]byte{line}, "", false)
+	}
+}
+
+// target is the client's nick as numerics address it ("*" before a nick is known). Called from
+// the reader goroutine.
+func (c *Client) target() string {
+	if c.isRegistered() {
+		return c.Nick()
+	}
+	if c.reg.nick != "" {
+		return c.reg.nick
+	}
+	return "*"
+}
+
+// hostUser is the hostmask user of a connection with identity id and nick.
+func (c *Client) hostUser(id *Identity, nick string) string {
+	switch {
+	case id.User != "" && safeMaskPart(id.User):
+		return id.User
+	case id.Account != "":
+		return deriveUser(id.Account)
+	default:
+		return deriveUser(nick)
+	}
+}
+
+// hostFor is the hostmask host of a connection with identity id.
+func (c *Client) hostFor(id *Identity) string {
+	if id.Host != "" && safeMaskPart(id.Host) {
+		return id.Host
+	}
+	return c.s.cfg().DefaultHost
+}
+
+func (c *Client) hostmaskFor(id *Identity, nick string) string {
+	return c.hostUser(id, nick) + "@" + c.hostFor(id)
+}
+
+// variants serialises one logical message once per capability variant that its recipients
+// have (see ergo's message cache): recipients whose capabilities agree on mask share the bytes.
+// Not safe for concurrent use; a fan-out builds one.
+type variants struct {
+	mask  capSet
+	build func(v capSet) [][]byte
+	keys  []capSet
+	vals  [][][]byte
+}
+
+func newVariants(mask capSet, build func(v capSet) [][]byte) *variants {
+	return &variants{mask: mask, build: build}
+}
+
+// plainVariant is a message that is the same for everyone.
+func plainVariant(msg ircmsg.Message, s *Server) *variants {
+	return newVariants(0, func(capSet) [][]byte {
+		if line := serialize(msg, s.log); line != nil {
+			return [][]byte{line}
+		}
+		return nil
+	})
+}
+
+func (vs *variants) get(c *Client) [][]byte {
+	v := c.caps() & vs.mask
+	for i, k := range vs.keys {
+		if k == v {
+			return vs.vals[i]
+		}
+	}
+	lines := vs.build(v)
+	vs.keys = append(vs.keys, v)
+	vs.vals = append(vs.vals, lines)
+	return lines
+}
+
+// chanMessage is a Message prepared for delivery: its source and its text split to fit.
+type chanMessage struct {
+	m       *Message
+	source  string
+	account string
+	target  string
+	command string
+	tags    map[string]string // client-only tags, relayed to message-tags clients
+}
+
+// prepare resolves m's source: the server for an empty Nick; else nick!user@host, taking user and
+// host from m, else from the connected user with that nick, else derived. Called with s.mu held.
+func (s *Server) prepareLocked(m *Message, target string) chanMessage {
+	cfg := s.cfg()
+	cm := chanMessage{m: m, account: m.Account, target: target, command: "PRIVMSG"}
+	if m.Command == "NOTICE" {
+		cm.command = "NOTICE"
+	}
+	if m.Nick == "" {
+		cm.source = cfg.ServerName
+		return cm
+	}
+	nick := sourceNick(m.Nick)
+	user, host := m.User, m.Host
+	if user != "" && !safeMaskPart(user) {
+		user = deriveUser(user)
+	}
+	if !safeMaskPart(host) {
+		host = ""
+	}
+	if u := s.users[casefold(nick)]; u != nil && (user == "" || host == "") {
+		user, host = cmp.Or(user, u.ident), cmp.Or(host, u.host)
+	}
+	if user == "" {
+		user = deriveUser(cmp.Or(m.Account, nick))
+	}
+	cm.source = nick + "!" + user + "@" + cmp.Or(host, cfg.DefaultHost)
+	return cm
+}
+
+// lines serialises the message for capability variant v. textPrefix is put before each line of
+// text (history replay without server-time); extra tags (batch) are added when non-nil.
+func (cm *chanMessage) lines(v capSet, textPrefix string, extra map[string]string, log func(ircmsg.Message) []byte) [][]byte {
+	m := cm.m
+	budget := lineBudget(cm.source, cm.command, cm.target, m.Action)
+	parts := splitText(m.Text, budget, textPrefix)
+	out := make([][]byte, 0, len(parts))
+	for i, part := range parts {
+		if m.Action {
+			part = "\x01ACTION " + part + "\x01"
+		}
+		msg := ircmsg.MakeMessage(extra, cm.source, cm.command, cm.target, part)
+		if v.has(capMessageTags) && m.ID != "" && i == 0 {
+			msg.SetTag("msgid", m.ID)
+		}
+		if v.has(capServerTime) {
+			t := m.Time
+			if t.IsZero() {
+				t = time.Now()
+			}
+			msg.SetTag("time", t.UTC().Format(serverTimeLayout))
+		}
+		if v.has(capAccountTag) && cm.account != "" {
+			msg.SetTag("account", cm.account)
+		}
+		if v.has(capMessageTags) {
+			for k, val := range cm.tags {
+				msg.SetTag(k, val)
+			}
+		}
+		if line := log(msg); line != nil {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+// msgTagCaps are the capabilities that change how a channel message is serialised.
+const msgTagCaps = capMessageTags | capServerTime | capAccountTag
+
+// Broadcast delivers channel traffic to every connection on the channel except `except`. It
+// never blocks on a slow client: one whose queue is full is dropped.
+func (s *Server) Broadcast(m Message, except *Client) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	cm := s.prepareLocked(&m, s.cfg().Channel)
+	out := newVariants(msgTagCaps, func(v capSet) [][]byte {
+		return cm.lines(v, "", nil, s.serializer())
+	})
+	for _, c := range s.members {
+		if c != except {
+			c.enqueue(out.get(c), m.ID, true)
+		}
+	}
+}
+
+// NoticeAll sends a server NOTICE to the channel's members.
+func (s *Server) NoticeAll(text string) {
+	s.Broadcast(Message{Command: "NOTICE", Text: text}, nil)
+}
+
+func (s *Server) serializer() func(ircmsg.Message) []byte {
+	return func(msg ircmsg.Message) []byte { return serialize(msg, s.log) }
+}
