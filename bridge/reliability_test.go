@@ -4,15 +4,20 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ergochat/irc-go/ircmsg"
+	"github.com/ergochat/irc-go/ircreader"
 
 	"github.com/directus-ircd/directus-ircd/directus"
 	"github.com/directus-ircd/directus-ircd/internal/irctest"
@@ -349,4 +354,77 @@ func TestShutdownDuringBurstLosesNothing(t *testing.T) {
 	}
 	t.Logf("FIGURES shutdown: sent %d, stored %d (a gap-free prefix), refused by name %d, unread when the server closed %d",
 		n, len(rows), len(refused), n-len(rows)-len(refused))
+}
+
+// A client that stops reading is dropped once its send queue is full, and the others keep
+// receiving without waiting for it.
+func TestStuckClientDoesNotDelayOthers(t *testing.T) {
+	s := newStackWithQueue(t, 1024) // the default
+	alice := login(t, s, "a", "alice", "alicepass")
+	stuck := stuckClient(t, s.d.addr)
+	defer stuck.Close()
+	before := s.d.srv.ClientCount()
+
+	body := strings.Repeat("lorem ipsum ", 340) // about 4 KB: several IRC lines each
+	var lat []time.Duration
+	dropped := false
+	for batch := 0; batch < 80 && !dropped; batch++ {
+		items := make([]map[string]any, 50)
+		for i := range items {
+			items[i] = map[string]any{"text": fmt.Sprintf("stuck-%d-%d %s", batch, i, body)}
+		}
+		start := time.Now()
+		adminDo(t, s, http.MethodPost, "/items/messages", items)
+		last := fmt.Sprintf("stuck-%d-49 ", batch)
+		alice.ExpectFunc(last, func(m ircmsg.Message) bool {
+			return m.Command == "PRIVMSG" && strings.HasPrefix(text(m), last)
+		})
+		lat = append(lat, time.Since(start))
+		dropped = s.d.srv.ClientCount() < before
+	}
+	if !dropped {
+		t.Fatalf("the stuck client was not dropped after %d batches", len(lat))
+	}
+	slowest := slices.Max(lat)
+	t.Logf("FIGURES stuck client: dropped after %d batches of 50 messages; alice's batch latency first %s, slowest %s, last %s",
+		len(lat), lat[0].Round(time.Millisecond), slowest.Round(time.Millisecond), lat[len(lat)-1].Round(time.Millisecond))
+	// When the stuck client reads again it finds the end of the stream: the server closed
+	// it (the ERROR line cannot get through a full socket).
+	stuck.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if _, err := io.Copy(io.Discard, stuck); err != nil {
+		t.Errorf("the stuck client's connection was not closed: %v", err)
+	}
+}
+
+func newStackWithQueue(t *testing.T, lines int) *stack {
+	t.Helper()
+	s := provisioned(t, nil)
+	s.sendQueue = lines
+	s.start()
+	return s
+}
+
+// stuckClient logs in as bob, joins, and then never reads (with a small receive buffer).
+func stuckClient(t *testing.T, addr string) *net.TCPConn {
+	t.Helper()
+	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		return c.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+	}}
+	conn, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range []string{"PASS bob:bobpass", "NICK b", "USER u 0 * x", "JOIN " + channel} {
+		fmt.Fprintf(conn, "%s\r\n", l)
+	}
+	r := ircreader.NewIRCReader(conn)
+	for {
+		line, err := r.ReadLine()
+		if err != nil {
+			t.Fatalf("stuck client: %v", err)
+		}
+		if m, _ := ircmsg.ParseLine(string(line)); m.Command == "366" {
+			return conn.(*net.TCPConn)
+		}
+	}
 }

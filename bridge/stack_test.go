@@ -26,6 +26,8 @@ type stack struct {
 	res provision.Result
 	dc  *directus.Client
 	cfg Config
+	// sendQueue is the IRC server's per-connection queue (lines).
+	sendQueue int
 
 	d *daemon
 }
@@ -49,17 +51,23 @@ func testConfig(token string) Config {
 
 func newStack(t *testing.T, env map[string]string, tweak func(*Config)) *stack {
 	t.Helper()
-	dx, res := dtest.StartProvisioned(t, dtest.Options{Env: env})
-	dc, err := directus.New(directus.Config{URL: dx.URL, Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &stack{t: t, dx: dx, res: res, dc: dc, cfg: testConfig(res.BridgeToken)}
+	s := provisioned(t, env)
 	if tweak != nil {
 		tweak(&s.cfg)
 	}
 	s.start()
 	return s
+}
+
+// provisioned starts a Directus set up for the bridge; the daemon is not started yet.
+func provisioned(t *testing.T, env map[string]string) *stack {
+	t.Helper()
+	dx, res := dtest.StartProvisioned(t, dtest.Options{Env: env})
+	dc, err := directus.New(directus.Config{URL: dx.URL, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &stack{t: t, dx: dx, res: res, dc: dc, cfg: testConfig(res.BridgeToken), sendQueue: 4096}
 }
 
 func testLogger(t *testing.T) zerolog.Logger {
@@ -79,7 +87,7 @@ func (s *stack) start() {
 		ServerName: "irc.test", Network: "Test", Channel: channel, Topic: "test topic",
 		Version: "test", DefaultHost: "directus", MaxClients: 1000, MaxClientsPerIP: 1000,
 		RegistrationTimeout: 30 * time.Second, PingInterval: time.Minute, PingTimeout: time.Minute,
-		SendQueueLen: 4096, FloodRate: 1000, FloodBurst: 1000,
+		SendQueueLen: s.sendQueue, FloodRate: 1000, FloodBurst: 1000,
 	}, br, testLogger(t))
 	br.Attach(srv)
 	ctx, cancel := context.WithCancel(context.Background())

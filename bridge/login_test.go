@@ -1,0 +1,76 @@
+package bridge
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/directus-ircd/directus-ircd/internal/irctest"
+)
+
+// userID looks a user up by email as the admin.
+func userID(t *testing.T, s *stack, email string) string {
+	t.Helper()
+	var users []struct{ ID string }
+	_ = json.Unmarshal(adminDo(t, s, http.MethodGet, "/users?filter[email][_eq]="+email+"&fields=id", nil), &users)
+	if len(users) != 1 {
+		t.Fatalf("user %s not found", email)
+	}
+	return users[0].ID
+}
+
+// Every login form reaches Directus as that user: SASL with odd passwords, PASS
+// email:password, PASS with a static token (with and without the token: prefix).
+func TestLoginForms(t *testing.T) {
+	s := newStack(t, nil, nil)
+	// Passwords go to Directus untouched: spaces, colons, non-ASCII, long.
+	odd := "pässwörd with spaces: and colons 🎉 " + strings.Repeat("x", 300)
+	adminDo(t, s, http.MethodPatch, "/users/"+userID(t, s, "carol@example.com"), map[string]any{"password": odd})
+	carol := irctest.Dial(t, s.d.addr)
+	if nick := carol.RegisterSASL("c", "carol", odd); nick != "Carol" {
+		t.Fatalf("SASL with an odd password: nick %q", nick)
+	}
+	carol.Join(channel)
+	viaPass := irctest.Dial(t, s.d.addr)
+	if nick := viaPass.RegisterPass("c2", "carol@example.com:"+odd); nick != "Carol" {
+		t.Fatalf("PASS with an odd password: nick %q", nick)
+	}
+
+	adminDo(t, s, http.MethodPatch, "/users/"+userID(t, s, "bob@example.com"), map[string]any{"token": "bobs-static-token-123"})
+	for _, pass := range []string{"token:bobs-static-token-123", "bobs-static-token-123"} {
+		c := irctest.Dial(t, s.d.addr)
+		if nick := c.RegisterPass("b", pass); nick != "Bob" {
+			t.Fatalf("PASS %s…: nick %q", pass[:6], nick)
+		}
+		c.Join(channel)
+		c.Send("PRIVMSG", channel, "sent with a static token")
+		expectPrivmsg(t, carol, "Bob", "sent with a static token")
+	}
+	bad := irctest.Dial(t, s.d.addr)
+	bad.Send("PASS", "token:wrong")
+	bad.Send("NICK", "x")
+	bad.Send("USER", "u", "0", "*", "x")
+	if m := bad.Expect("464"); !strings.Contains(text(m), "Invalid Directus token") {
+		t.Fatalf("464 = %q", text(m))
+	}
+	if reason := bad.Closed(); reason == "" || strings.Contains(reason, "wrong") {
+		t.Fatalf("ERROR = %q", reason)
+	}
+}
+
+func TestServerPassword(t *testing.T) {
+	s := newStack(t, nil, func(c *Config) { c.ServerPassword = "letmein" })
+	wrong := irctest.Dial(t, s.d.addr)
+	wrong.Send("PASS", "alice:alicepass") // a login is not the server password
+	wrong.Send("NICK", "a")
+	wrong.Send("USER", "u", "0", "*", "x")
+	if m := wrong.Expect("464"); !strings.Contains(text(m), "server password") {
+		t.Fatalf("464 = %q", text(m))
+	}
+	ok := irctest.Dial(t, s.d.addr)
+	ok.Send("PASS", "letmein")
+	if nick := ok.RegisterSASL("a", "alice", "alicepass"); nick != "Alice" {
+		t.Fatalf("server password + SASL: nick %q", nick)
+	}
+}
