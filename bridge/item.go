@@ -4,8 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
+
+	"github.com/directus-ircd/directus-ircd/directus"
 )
 
 // itemFields is what the bridge reads of each message, in the subscription and in reads.
@@ -44,9 +45,9 @@ func decodeItem(raw json.RawMessage) (item, error) {
 	if err := json.Unmarshal(raw, &r); err != nil {
 		return item{}, fmt.Errorf("decode item: %w", err)
 	}
-	id := normaliseID(r.ID)
-	if id == "" {
-		return item{}, fmt.Errorf("decode item: no id")
+	id, err := directus.NormaliseID(r.ID)
+	if err != nil || id == "" {
+		return item{}, fmt.Errorf("decode item: no usable id")
 	}
 	it := item{ID: id, Text: deref(r.Text), IRCNick: deref(r.IRCNick), IRCKey: deref(r.IRCKey)}
 	if r.DateCreated != nil {
@@ -68,22 +69,6 @@ func decodeItem(raw json.RawMessage) (item, error) {
 		_ = json.Unmarshal(uc, &it.Author.ID)
 	}
 	return it, nil
-}
-
-// normaliseID turns 12, "12" and 12.0 into "12": Directus echoes ids as the sender typed them.
-func normaliseID(raw json.RawMessage) string {
-	s := strings.TrimSpace(string(raw))
-	if s == "" || s == "null" {
-		return ""
-	}
-	if s[0] == '"' {
-		var v string
-		if json.Unmarshal(raw, &v) == nil {
-			return v
-		}
-		return ""
-	}
-	return strings.TrimSuffix(s, ".0")
 }
 
 func deref(s *string) string {

@@ -44,7 +44,7 @@ func decodeFrame(b []byte) (inFrame, error) {
 		return f, errors.New("decode frame: no type")
 	}
 	if len(f.UID) > 0 && !bytes.Equal(f.UID, []byte("null")) {
-		uid, err := normaliseID(f.UID)
+		uid, err := NormaliseID(f.UID)
 		if err != nil {
 			return f, fmt.Errorf("decode frame: uid: %w", err)
 		}
@@ -101,7 +101,7 @@ func decodeEvent(f inFrame) (Event, error) {
 	}
 	e.IDs = make([]string, 0, len(vals))
 	for _, v := range vals {
-		id, err := normaliseID(v)
+		id, err := NormaliseID(v)
 		if err != nil {
 			return e, fmt.Errorf("delete event: %w", err)
 		}
@@ -127,9 +127,9 @@ func asArray(raw json.RawMessage) ([]json.RawMessage, error) {
 	return vals, nil
 }
 
-// normaliseID turns a JSON string or number into a string: Directus echoes
+// NormaliseID turns a JSON string or number into a string: Directus echoes
 // ids and uids typed as the sender sent them.
-func normaliseID(raw json.RawMessage) (string, error) {
+func NormaliseID(raw json.RawMessage) (string, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 {
 		return "", errors.New("empty id")
@@ -162,7 +162,7 @@ func ItemID(raw json.RawMessage) (string, error) {
 	if len(item.ID) == 0 || bytes.Equal(item.ID, []byte("null")) {
 		return "", errors.New("item id: item has no id")
 	}
-	id, err := normaliseID(item.ID)
+	id, err := NormaliseID(item.ID)
 	if err != nil {
 		return "", fmt.Errorf("item id: %w", err)
 	}

@@ -152,7 +152,7 @@ func FuzzDecodeFrame(f *testing.F) {
 		}
 		if fr.uid != "" { // normalisation is idempotent
 			q, _ := json.Marshal(fr.uid)
-			if again, err := normaliseID(q); err != nil || again != fr.uid {
+			if again, err := NormaliseID(q); err != nil || again != fr.uid {
 				t.Fatalf("uid %q renormalised to %q (%v)", fr.uid, again, err)
 			}
 		}
@@ -166,4 +166,18 @@ func FuzzDecodeFrame(f *testing.F) {
 			}
 		}
 	})
+}
+
+func BenchmarkDecodeCreateEvent(b *testing.B) {
+	frame := []byte(`{"type":"subscription","event":"create","data":[{"id":123456,"text":"hello there, a typical chat line","date_created":"2026-11-28T13:00:21.066Z","irc_nick":null,"irc_key":"0123456789abcdef0123456789abcdef","user_created":{"id":"04a5d8a4-4e5e-4c58-8e19-71fa549a24c2","first_name":"Alice","email":"alice@example.com"}}],"uid":"chan"}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		f, err := decodeFrame(frame)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := decodeEvent(f); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
