@@ -41,6 +41,9 @@ func (b *Bridge) Register(ctx context.Context, reg ircd.Registration) (*ircd.Ide
 		if reg.Login != nil {
 			return reg.Login, nil
 		}
+		if !b.cfg.Guests {
+			return nil, &ircd.UserError{Text: "This server requires a login: use SASL PLAIN with your Directus email and password"}
+		}
 		return b.guest(reg)
 	}
 	if reg.Login != nil {

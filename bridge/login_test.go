@@ -68,6 +68,13 @@ func TestServerPassword(t *testing.T) {
 	if m := wrong.Expect("464"); !strings.Contains(text(m), "server password") {
 		t.Fatalf("464 = %q", text(m))
 	}
+	noSASL := irctest.Dial(t, s.d.addr)
+	noSASL.Send("PASS", "letmein")
+	noSASL.Send("NICK", "a")
+	noSASL.Send("USER", "u", "0", "*", "x")
+	if m := noSASL.Expect("464"); !strings.Contains(text(m), "use SASL PLAIN") {
+		t.Fatalf("464 without SASL = %q", text(m))
+	}
 	ok := irctest.Dial(t, s.d.addr)
 	ok.Send("PASS", "letmein")
 	if nick := ok.RegisterSASL("a", "alice", "alicepass"); nick != "Alice" {

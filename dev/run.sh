@@ -38,7 +38,8 @@ cat <<MSG
     Directus:  $directus_url/admin             (admin@example.com / adminpass)
   Demo users: alice, bob, carol @example.com with passwords alicepass, bobpass, carolpass.
 
-  WeeChat:  /server add local 127.0.0.1/$irc_port -notls -sasl_mechanism=plain -sasl_username=alice -sasl_password=alicepass
+  WeeChat:  /server add local 127.0.0.1/$irc_port -sasl_mechanism=plain -sasl_username=alice -sasl_password=alicepass
+            (WeeChat 4 also needs -notls: this server speaks plain TCP)
             /connect local      then   /join #chat
   irssi:    /connect 127.0.0.1 $irc_port alice:alicepass      then   /join #chat
   Ctrl-C stops the daemon, the web page server and Directus.
