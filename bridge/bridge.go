@@ -2,9 +2,10 @@
 // only package that knows both. It implements ircd.Backend and directus.StreamHandler.
 //
 // Directus cost does not grow with IRC users: one WebSocket connection with one subscription,
-// authenticated with the bridge service token, feeds every IRC client. Users' own Directus
-// sessions hold no socket: they log in over REST, create items over REST with their access
-// token, and refresh it when it is about to expire.
+// authenticated with the bridge service token, feeds every IRC client. Users log in over
+// REST and refresh their token when it is about to expire; a user who writes creates over a
+// WebSocket of their own, opened on demand and closed when idle, so an idle user holds no
+// Directus socket.
 //
 // Delivery: each item id reaches IRC once. A PRIVMSG from IRC is broadcast to the other
 // clients as soon as Directus acknowledges the create; the subscription event for the same
@@ -70,6 +71,8 @@ type Bridge struct {
 	outbox   *outbox
 	sessions *sessions
 
+	guestWS creator // guests' creates, with the service token
+
 	online   atomic.Bool
 	everUp   atomic.Bool
 	closing  atomic.Bool
@@ -120,6 +123,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 	err := b.dc.RunStream(ctx, directus.Credentials{StaticToken: b.cfg.ServiceToken},
 		b.cfg.Collection, b.subscriptionQuery(), streamHandler{b})
 	wg.Wait()
+	b.guestWS.closeIdle(0)
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}

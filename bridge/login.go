@@ -159,6 +159,7 @@ func (b *Bridge) Disconnected(c *ircd.Client) {
 		return
 	}
 	b.sessions.remove(s)
+	s.ws.closeIdle(0)
 	ctx, cancel := b.requestContext()
 	defer cancel()
 	s.logout(ctx, b.dc)

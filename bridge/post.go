@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"time"
 
@@ -88,17 +89,13 @@ func (b *Bridge) create(e *outEntry) (item, error) {
 			return it, err
 		}
 	}
-	token, err := b.tokenFor(ctx, e.s)
-	if err != nil {
-		return item{}, b.sessionError(e.s, err)
-	}
 	data := map[string]any{"text": e.text, "irc_key": e.key}
 	if e.guestNick != "" {
 		data["irc_nick"] = e.guestNick
 	}
 	b.delivery.addPending(e.key, e.c)
 	defer b.delivery.removePending(e.key)
-	raw, err := b.dc.CreateItem(ctx, token, b.cfg.Collection, data, itemFields)
+	raw, err := b.createAs(ctx, e.s, data)
 	if err == nil {
 		return decodeItem(raw)
 	}
@@ -127,11 +124,17 @@ func (b *Bridge) lookupKey(ctx context.Context, key string) (item, bool, error) 
 	return it, err == nil, err
 }
 
-func (b *Bridge) tokenFor(ctx context.Context, s *session) (string, error) {
+// createAs creates over the session's own socket: the user's token for an account, the
+// service token (on the bridge's shared guest socket) for a guest.
+func (b *Bridge) createAs(ctx context.Context, s *session, data map[string]any) (json.RawMessage, error) {
 	if s.guest {
-		return b.cfg.ServiceToken, nil
+		return b.guestWS.create(ctx, b.dc, b.cfg.ServiceToken, b.cfg.ServiceToken, b.cfg.Collection, data, itemFields)
 	}
-	return s.accessToken(ctx, b.dc)
+	token, err := s.accessToken(ctx, b.dc)
+	if err != nil {
+		return nil, err
+	}
+	return s.ws.create(ctx, b.dc, token, s.static, b.cfg.Collection, data, itemFields)
 }
 
 // sessionError handles a user token that Directus no longer accepts: the user was
@@ -147,9 +150,11 @@ func (b *Bridge) sessionError(s *session, err error) error {
 	return &ircd.UserError{Text: "Directus refused the message: " + directusReason(err), Cause: err}
 }
 
-// isTransient says whether err may go away by itself: Directus unreachable or too slow.
+// isTransient says whether err may go away by itself: Directus unreachable or too slow, or
+// the socket dropped with the request in flight.
 func isTransient(err error) bool {
-	return errors.Is(err, directus.ErrUnreachable) || errors.Is(err, context.DeadlineExceeded)
+	return errors.Is(err, directus.ErrUnreachable) || errors.Is(err, directus.ErrDisconnected) ||
+		errors.Is(err, context.DeadlineExceeded)
 }
 
 func directusReason(err error) string {

@@ -21,6 +21,7 @@ type session struct {
 	canRead bool
 
 	client *ircd.Client // set once registered
+	ws     creator      // socket for this session's creates, open while in use
 
 	mu          sync.Mutex
 	static      string // static token login

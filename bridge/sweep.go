@@ -49,7 +49,9 @@ func (b *Bridge) sweep(ctx context.Context) {
 			b.revoke(id, "Your Directus account is no longer active (suspended, archived or deleted)")
 		}
 	}
+	b.guestWS.closeIdle(wsIdle)
 	for _, s := range b.sessions.all() {
+		s.ws.closeIdle(wsIdle)
 		if s.static == "" && time.Since(s.lastRefresh()) > b.cfg.SessionKeepAlive {
 			if err := s.refresh(rctx, b.dc); err != nil && !isTransient(err) {
 				b.revoke(s.userID, "Your Directus session has ended; please log in again")

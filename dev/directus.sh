@@ -111,7 +111,9 @@ start() {
   [ -f "$dir/data.db" ] || cp "$template_db" "$dir/data.db"
   write_env "$dir" "$port"
   echo "$port" > "$dir/port"
-  (cd "$dir" && PATH="$(node_bin):$PATH" nohup node "$(run_js)" start > "$dir/directus.log" 2>&1 & echo $! > "$dir/pid")
+  # exec: the recorded pid is node itself, so `stop` ends Directus and nothing else.
+  (cd "$dir" && PATH="$(node_bin):$PATH" exec nohup node "$(run_js)" start > "$dir/directus.log" 2>&1) &
+  echo $! > "$dir/pid"
   log "starting on http://127.0.0.1:$port (pid $(cat "$dir/pid"), log $dir/directus.log)"
   for _ in $(seq 1 120); do
     if curl -fsS "http://127.0.0.1:$port/server/ping" >/dev/null 2>&1; then log "ready"; return 0; fi
