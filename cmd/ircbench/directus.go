@@ -138,6 +138,29 @@ func (a *admin) ensureUser(ctx context.Context, role, email, firstName, token st
 	return id, err
 }
 
+// restCreate creates an item over REST as the daemon's bridge does (directus/rest.go
+// CreateItem: POST /items/messages?fields=… with the user's token), for the latency breakdown.
+func restCreate(ctx context.Context, hc *http.Client, base, token, text string) error {
+	body, _ := json.Marshal(map[string]any{"text": text, "irc_key": randomHex(16)})
+	u := strings.TrimRight(base, "/") + "/items/messages?" + url.Values{"fields": {strings.Join(itemFields, ",")}}.Encode()
+	req, err := http.NewRequestWithContext(ctx, "POST", u, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("REST create: %w", err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("REST create: HTTP %d: %s", resp.StatusCode, excerpt(raw, 200))
+	}
+	return nil
+}
+
 // wsFrame is the part of a Directus WebSocket frame ircbench looks at.
 type wsFrame struct {
 	Type   string          `json:"type"`
@@ -149,6 +172,7 @@ type wsFrame struct {
 		Code    string `json:"code"`
 		Message string `json:"message"`
 	} `json:"error"`
+	At time.Time `json:"-"` // arrival
 }
 
 func (f *wsFrame) uid() string {
@@ -199,6 +223,7 @@ type wsClient struct {
 	onEvent func(ev wsEvent)
 	done    chan struct{}
 	err     atomic.Pointer[error]
+	lastErr atomic.Pointer[string] // for the report
 }
 
 func wsURL(base string) (string, error) {
@@ -343,6 +368,7 @@ func (w *wsClient) readLoop() {
 		if json.Unmarshal(raw, &f) != nil {
 			continue
 		}
+		f.At = at
 		switch f.Type {
 		case "ping":
 			_ = w.write(map[string]any{"type": "pong"})

@@ -33,6 +33,7 @@ type options struct {
 	adminEmail    string
 	adminPassword string
 	pid           int
+	directusPID   int
 	quick         bool
 	phases        map[string]bool
 
@@ -63,11 +64,12 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.adminEmail, "admin-email", envOr("DIRECTUS_ADMIN_EMAIL", "admin@example.com"), "Directus admin email (env DIRECTUS_ADMIN_EMAIL)")
 	fs.StringVar(&o.adminPassword, "admin-password", envOr("DIRECTUS_ADMIN_PASSWORD", "adminpass"), "Directus admin password (env DIRECTUS_ADMIN_PASSWORD)")
 	fs.IntVar(&o.pid, "pid", 0, "daemon process id, for RSS and its Directus connections (0: those figures are skipped)")
+	fs.IntVar(&o.directusPID, "directus-pid", 0, "Directus (node) process id, for its CPU use per phase (optional)")
 	fs.BoolVar(&o.quick, "quick", false, "short run (fan-out up to 1,000 clients, about 1-2 minutes)")
 	phases := fs.String("phases", "cost,latency,throughput,fanout", "comma-separated phases to run: cost, latency, throughput, fanout (fanout includes memory)")
-	fs.IntVar(&o.latMsgs, "lat-msgs", 1000, "latency: measured messages per path (quick: 200)")
+	fs.IntVar(&o.latMsgs, "lat-msgs", 600, "latency: measured messages per path (quick: 200)")
 	fs.IntVar(&o.latWarmup, "lat-warmup", 20, "latency: discarded warm-up messages per path")
-	fs.IntVar(&o.latBlock, "lat-block", 50, "latency: messages per block; blocks of the two paths alternate")
+	fs.IntVar(&o.latBlock, "lat-block", 10, "latency: messages per block; blocks of the paths (bridge, direct, rest) alternate")
 	fs.IntVar(&o.tpSenders, "tp-senders", 10, "throughput: parallel IRC senders and parallel direct WebSocket clients (also the N of the first Directus-cost figure)")
 	fs.IntVar(&o.tpBlocks, "tp-blocks", 4, "throughput: blocks per path, alternating (quick: 2)")
 	fs.DurationVar(&o.tpDuration, "tp-duration", 8*time.Second, "throughput: counted time per block (quick: 4s)")
@@ -247,6 +249,7 @@ type bench struct {
 
 	// routing of wsSub's events
 	dlat    chan hit
+	subSeen chan hit // "lat"/"rlat" events at the direct subscriber: Directus is done with that create
 	probes  chan wsEvent
 	tpEv    atomic.Int64 // "tp " events (creates made through IRC)
 	dtpEv   atomic.Int64 // "dtp " events (direct creates)
@@ -266,6 +269,8 @@ type hit struct {
 
 func (b *bench) run(ctx context.Context) error {
 	o := b.o
+	b.rep.add("loadavg_1m_start", "load average (1 min) at start", loadAvg1(), "load")
+	defer func() { b.rep.add("loadavg_1m_end", "load average (1 min) at end", loadAvg1(), "load") }()
 	if err := b.setup(ctx); err != nil {
 		return err
 	}
@@ -274,23 +279,32 @@ func (b *bench) run(ctx context.Context) error {
 			return err
 		}
 	}
+	phase := func(name string, f func(context.Context) error) error {
+		u0 := takeUsage(o.pid, o.directusPID)
+		err := f(ctx)
+		b.rep.note("resources, %s: %s", name, u0.since(o.pid, o.directusPID))
+		return err
+	}
 	if o.phases["cost"] {
-		if err := b.directusCost(ctx, len(b.senders), fmt.Sprintf("%d logged-in IRC users (static tokens), idle", len(b.senders))); err != nil {
+		err := phase("Directus cost N=10", func(ctx context.Context) error {
+			return b.directusCost(ctx, len(b.senders), fmt.Sprintf("%d logged-in IRC users (static tokens), idle", len(b.senders)))
+		})
+		if err != nil {
 			return err
 		}
 	}
 	if o.phases["latency"] {
-		if err := b.latency(ctx); err != nil {
+		if err := phase("latency", b.latency); err != nil {
 			return err
 		}
 	}
 	if o.phases["throughput"] {
-		if err := b.throughput(ctx); err != nil {
+		if err := phase("throughput", b.throughput); err != nil {
 			return err
 		}
 	}
 	if o.phases["fanout"] {
-		if err := b.fanout(ctx); err != nil {
+		if err := phase("fan-out and memory", b.fanout); err != nil {
 			return err
 		}
 	}
@@ -333,6 +347,7 @@ func (b *bench) setup(ctx context.Context) error {
 	b.log.Printf("%d bench users ready (static tokens)", len(names))
 
 	b.dlat = make(chan hit, 64)
+	b.subSeen = make(chan hit, 64)
 	b.probes = make(chan wsEvent, 64)
 	b.latRecv = make(chan hit, 64)
 	b.wsSub, err = dialWS(ctx, o.directusURL, "sub", b.tokens["Benchws"], b.onSubEvent)
@@ -367,10 +382,25 @@ func (b *bench) onSubEvent(ev wsEvent) {
 				default:
 				}
 			}
+		case "lat", "rlat":
+			if n, err := strconv.ParseInt(rest, 10, 64); err == nil {
+				select {
+				case b.subSeen <- hit{n, ev.At}:
+				default:
+				}
+			}
 		case "probe":
 			select {
 			case b.probes <- ev:
 			default:
+			}
+		case "fo":
+			if n, err := strconv.ParseInt(rest, 10, 64); err == nil {
+				if st := b.rec.step.Load(); st != nil {
+					if m := n - st.base; m >= 0 && m < int64(st.msgs) {
+						st.subAt[m].CompareAndSwap(0, ev.At.UnixNano())
+					}
+				}
 			}
 		case "tp":
 			b.tpEv.Add(1)

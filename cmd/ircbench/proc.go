@@ -5,12 +5,14 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -175,4 +177,117 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// clockTicks is USER_HZ, the unit of utime/stime in /proc/<pid>/stat (100 on Linux).
+const clockTicks = 100
+
+// procCPU is the user+system CPU time used by pid and its live descendants, in seconds
+// (NaN when unknown). The Directus pid file may name a shell whose child is node.
+func procCPU(pid int) float64 {
+	if pid == 0 {
+		return math.NaN()
+	}
+	total := oneCPU(pid)
+	if math.IsNaN(total) {
+		return total
+	}
+	seen := map[int]bool{pid: true}
+	queue := []int{pid}
+	for len(queue) > 0 && len(seen) < 1000 {
+		p := queue[0]
+		queue = queue[1:]
+		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", p))
+		for _, t := range tasks {
+			b, err := os.ReadFile(t)
+			if err != nil {
+				continue
+			}
+			for _, f := range strings.Fields(string(b)) {
+				c, err := strconv.Atoi(f)
+				if err != nil || seen[c] {
+					continue
+				}
+				seen[c] = true
+				queue = append(queue, c)
+				if v := oneCPU(c); !math.IsNaN(v) {
+					total += v
+				}
+			}
+		}
+	}
+	return total
+}
+
+func oneCPU(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return math.NaN()
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')') // the command name may contain spaces
+	if i < 0 {
+		return math.NaN()
+	}
+	f := strings.Fields(s[i+1:])
+	// f[0] is field 3 (state); utime and stime are fields 14 and 15.
+	if len(f) < 13 {
+		return math.NaN()
+	}
+	u, err1 := strconv.ParseFloat(f[11], 64)
+	st, err2 := strconv.ParseFloat(f[12], 64)
+	if err1 != nil || err2 != nil {
+		return math.NaN()
+	}
+	return (u + st) / clockTicks
+}
+
+func selfCPU() float64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return math.NaN()
+	}
+	tv := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
+	return tv(ru.Utime) + tv(ru.Stime)
+}
+
+// loadAvg1 is the one-minute load average.
+func loadAvg1() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return math.NaN()
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return math.NaN()
+	}
+	v, err := strconv.ParseFloat(f[0], 64)
+	if err != nil {
+		return math.NaN()
+	}
+	return v
+}
+
+// usage is a snapshot of wall time, CPU used by the daemon, Directus and ircbench, and load.
+type usage struct {
+	at                      time.Time
+	daemon, directus, bench float64
+	load                    float64
+}
+
+func takeUsage(daemonPID, directusPID int) usage {
+	return usage{at: time.Now(), daemon: procCPU(daemonPID), directus: procCPU(directusPID), bench: selfCPU(), load: loadAvg1()}
+}
+
+// since describes the resources used from u0 to now.
+func (u0 usage) since(daemonPID, directusPID int) string {
+	u1 := takeUsage(daemonPID, directusPID)
+	f := func(a, b float64) string {
+		if math.IsNaN(a) || math.IsNaN(b) {
+			return "?"
+		}
+		return fmt.Sprintf("%.1f s", b-a)
+	}
+	return fmt.Sprintf("%.1f s wall; CPU daemon %s, Directus %s, ircbench %s; load average (1 min) %.2f → %.2f",
+		u1.at.Sub(u0.at).Seconds(), f(u0.daemon, u1.daemon), f(u0.directus, u1.directus), f(u0.bench, u1.bench), u0.load, u1.load)
 }

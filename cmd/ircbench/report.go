@@ -99,7 +99,7 @@ func fmtValue(v float64, unit string) string {
 	case unit == "count":
 		return fmt.Sprintf("%.0f", v)
 	case unit == "ratio":
-		return fmt.Sprintf("%.2f", v)
+		return fmt.Sprintf("%.3f", v)
 	case math.Abs(v) >= 100:
 		return fmt.Sprintf("%.0f", v)
 	default:
@@ -131,6 +131,8 @@ func (r *report) print(w io.Writer) {
 		fmt.Fprintf(w, "note: %s\n", n)
 	}
 	fmt.Fprintln(w)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
 	for _, f := range r.figs {
 		type line struct {
 			Figure string   `json:"figure"`
@@ -148,7 +150,6 @@ func (r *report) print(w io.Writer) {
 			v := round(f.Value, 3)
 			l.Value = &v
 		}
-		b, _ := json.Marshal(l)
-		fmt.Fprintln(w, string(b))
+		_ = enc.Encode(l)
 	}
 }
