@@ -281,14 +281,9 @@ func TestGuests(t *testing.T) {
 
 func TestGuestsOffRequiresLogin(t *testing.T) {
 	s := newStack(t, nil, nil)
-	c := irctest.Dial(t, s.d.addr)
-	c.Send("NICK", "nobody")
-	c.Send("USER", "u", "0", "*", "x")
-	m := c.Expect("464")
-	if !strings.Contains(text(m), "requires a login") {
-		t.Fatalf("464 = %q", text(m))
+	if refusal, _ := irctest.Dial(t, s.d.addr).RegisterRefused("nobody", ""); !strings.Contains(refusal, "requires a login") {
+		t.Fatalf("464 = %q", refusal)
 	}
-	c.Closed()
 }
 
 // A client retrying a wrong password cannot get the account suspended through the bridge.

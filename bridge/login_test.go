@@ -47,33 +47,23 @@ func TestLoginForms(t *testing.T) {
 		c.Send("PRIVMSG", channel, "sent with a static token")
 		expectPrivmsg(t, carol, "Bob", "sent with a static token")
 	}
-	bad := irctest.Dial(t, s.d.addr)
-	bad.Send("PASS", "token:wrong")
-	bad.Send("NICK", "x")
-	bad.Send("USER", "u", "0", "*", "x")
-	if m := bad.Expect("464"); !strings.Contains(text(m), "Invalid Directus token") {
-		t.Fatalf("464 = %q", text(m))
+	refusal, reason := irctest.Dial(t, s.d.addr).RegisterRefused("x", "token:wrong")
+	if !strings.Contains(refusal, "Invalid Directus token") {
+		t.Fatalf("464 = %q", refusal)
 	}
-	if reason := bad.Closed(); reason == "" || strings.Contains(reason, "wrong") {
+	if reason == "" || strings.Contains(reason, "wrong") {
 		t.Fatalf("ERROR = %q", reason)
 	}
 }
 
 func TestServerPassword(t *testing.T) {
 	s := newStack(t, nil, func(c *Config) { c.ServerPassword = "letmein" })
-	wrong := irctest.Dial(t, s.d.addr)
-	wrong.Send("PASS", "alice:alicepass") // a login is not the server password
-	wrong.Send("NICK", "a")
-	wrong.Send("USER", "u", "0", "*", "x")
-	if m := wrong.Expect("464"); !strings.Contains(text(m), "server password") {
-		t.Fatalf("464 = %q", text(m))
+	// A login is not the server password.
+	if refusal, _ := irctest.Dial(t, s.d.addr).RegisterRefused("a", "alice:alicepass"); !strings.Contains(refusal, "server password") {
+		t.Fatalf("464 = %q", refusal)
 	}
-	noSASL := irctest.Dial(t, s.d.addr)
-	noSASL.Send("PASS", "letmein")
-	noSASL.Send("NICK", "a")
-	noSASL.Send("USER", "u", "0", "*", "x")
-	if m := noSASL.Expect("464"); !strings.Contains(text(m), "use SASL PLAIN") {
-		t.Fatalf("464 without SASL = %q", text(m))
+	if refusal, _ := irctest.Dial(t, s.d.addr).RegisterRefused("a", "letmein"); !strings.Contains(refusal, "use SASL PLAIN") {
+		t.Fatalf("464 without SASL = %q", refusal)
 	}
 	ok := irctest.Dial(t, s.d.addr)
 	ok.Send("PASS", "letmein")

@@ -144,9 +144,10 @@ func TestNothingLostOrDoubledAcrossDirectusRestarts(t *testing.T) {
 		}()
 	}
 	wg.Add(1)
-	go func() { // the web user, over REST with its own token
+	go func() { // the web user, over the WebSocket API
 		defer wg.Done()
 		web := webSender{t: t, s: s, email: "carol@example.com", password: "carolpass"}
+		defer web.close()
 		for i := 1; i <= perSender; i++ {
 			web.send(fmt.Sprintf("web-%d", i))
 			time.Sleep(250 * time.Millisecond)
@@ -229,13 +230,13 @@ func TestNothingLostOrDoubledAcrossDirectusRestarts(t *testing.T) {
 		sent, received, lost, doubled, storedLost, storedDoubled, outage.Round(time.Millisecond))
 }
 
-// webSender creates messages over REST as a web user would, retrying through outages and
-// looking a message up before re-sending it, so that it is stored once.
+// webSender creates messages over the WebSocket API as the guide's page does, redialling
+// through outages and looking a message up before re-sending it, so that it is stored once.
 type webSender struct {
 	t               *testing.T
 	s               *stack
 	email, password string
-	tokens          directus.Tokens
+	conn            *directus.Conn
 }
 
 func (w *webSender) send(text string) {
@@ -250,21 +251,23 @@ func (w *webSender) send(text string) {
 		if err == nil {
 			return
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(200 * time.Millisecond) // retry pacing while Directus is down
 	}
 }
 
 func (w *webSender) try(ctx context.Context, text string, check bool) error {
-	dc := w.s.dc
-	if time.Until(w.tokens.Expires) < 3*time.Second {
-		t, err := dc.Login(ctx, w.email, w.password)
+	if w.conn != nil && w.conn.Err() != nil {
+		w.conn = nil
+	}
+	if w.conn == nil {
+		k, err := w.s.dc.Dial(ctx, directus.Credentials{Email: w.email, Password: w.password})
 		if err != nil {
 			return err
 		}
-		w.tokens = t
+		w.conn = k
 	}
 	if check {
-		rows, err := dc.ReadItems(ctx, w.tokens.Access, "messages", directus.Query{
+		rows, err := w.conn.Read(ctx, "messages", directus.Query{
 			Fields: []string{"id"}, Filter: map[string]any{"text": map[string]any{"_eq": text}}})
 		if err != nil {
 			return err
@@ -273,8 +276,14 @@ func (w *webSender) try(ctx context.Context, text string, check bool) error {
 			return nil
 		}
 	}
-	_, err := dc.CreateItem(ctx, w.tokens.Access, "messages", map[string]any{"text": text}, []string{"id"})
+	_, err := w.conn.Create(ctx, "messages", map[string]any{"text": text}, &directus.Query{Fields: []string{"id"}})
 	return err
+}
+
+func (w *webSender) close() {
+	if w.conn != nil {
+		_ = w.conn.Close()
+	}
 }
 
 // While Directus is down a user's messages are held; past the per-user limit the sender is

@@ -304,3 +304,16 @@ func (c *Client) Next(stop <-chan struct{}) (ircmsg.Message, bool) {
 		c.cond.Wait()
 	}
 }
+
+// RegisterRefused registers with PASS (none when pass is "") and no CAP, expects the refusal
+// (464) and returns its text and the ERROR text the server closed with.
+func (c *Client) RegisterRefused(nick, pass string) (refusal, closing string) {
+	c.t.Helper()
+	if pass != "" {
+		c.Send("PASS", pass)
+	}
+	c.Send("NICK", nick)
+	c.Send("USER", "u", "0", "*", "Test User")
+	m := c.Expect("464")
+	return m.Params[len(m.Params)-1], c.Closed()
+}
