@@ -21,7 +21,7 @@ func (b *Bridge) Post(ctx context.Context, c *ircd.Client, out ircd.Outgoing) (i
 		return 0, &ircd.UserError{Text: "Not logged in"}
 	}
 	if b.closing.Load() {
-		return 0, &ircd.UserError{Text: "Server shutting down; message not sent"}
+		return 0, &ircd.UserError{Text: "Server shutting down; message not sent: " + quoteExcerpt(outText(out))}
 	}
 	if s.guest && !b.cfg.GuestsMayPost {
 		return 0, &ircd.UserError{Text: "Guests may read but not write here; log in with SASL to write"}
@@ -57,11 +57,16 @@ type outEntry struct {
 	maybeSent bool      // a create was sent and its reply lost: look before creating again
 }
 
-func (b *Bridge) newEntry(s *session, c *ircd.Client, out ircd.Outgoing) *outEntry {
-	text := out.Text
+// outText is how a channel message is stored: an ACTION as "/me ...".
+func outText(out ircd.Outgoing) string {
 	if out.Action {
-		text = actionPrefix + text
+		return actionPrefix + out.Text
 	}
+	return out.Text
+}
+
+func (b *Bridge) newEntry(s *session, c *ircd.Client, out ircd.Outgoing) *outEntry {
+	text := outText(out)
 	e := &outEntry{s: s, c: c, text: text, key: newKey(), at: time.Now()}
 	if s.guest {
 		e.guestNick = c.Nick()

@@ -19,6 +19,11 @@ import (
 // closeGrace bounds the time spent flushing the last lines (ERROR) to a closing connection.
 const closeGrace = 3 * time.Second
 
+// shutdownReadGrace is how long Shutdown keeps reading each connection, so that lines a
+// client sent before the shutdown are answered (a channel message is stored or refused by
+// the backend) rather than silently left unread.
+const shutdownReadGrace = 500 * time.Millisecond
+
 // readerInitialSize is the read buffer a connection starts with; it grows only for long lines.
 const readerInitialSize = 512
 
@@ -38,6 +43,7 @@ type Client struct {
 	identity   atomic.Pointer[Identity]
 	lastActive atomic.Int64 // unix nanoseconds of the last line read
 	pingSent   atomic.Int64 // unix nanoseconds of an unanswered server PING, 0 if none
+	draining   atomic.Bool  // Shutdown: read what the client already sent, then close
 
 	// Outgoing queue, guarded by qmu. One writer goroutine drains it.
 	qmu        sync.Mutex
@@ -310,6 +316,10 @@ func (c *Client) readLoop() {
 			continue
 		}
 		if err != nil {
+			if c.draining.Load() {
+				c.closeWith("server shutting down", false) // replies to what was read go first
+				break
+			}
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				c.log.Debug().Err(err).Msg("read failed")
 			}

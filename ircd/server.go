@@ -268,9 +268,10 @@ func (s *Server) ClientCount() int {
 	return len(s.clients)
 }
 
-// Shutdown stops accepting, sends ERROR :server shutting down to every connection, closes them
-// and waits for their goroutines. When ctx ends first, the connections are closed at once and
-// ctx's error is returned.
+// Shutdown stops accepting, keeps reading every connection for a short grace so that lines
+// already sent are handled, then sends ERROR :server shutting down, closes them and waits for
+// their goroutines. When ctx ends first, the connections are closed at once and ctx's error
+// is returned.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.shutdown = true
@@ -288,8 +289,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	default:
 		close(s.tickStop)
 	}
+	// Each reader goes on for shutdownReadGrace, handling what its client already sent, then
+	// closes with ERROR :server shutting down.
+	readUntil := time.Now().Add(shutdownReadGrace)
 	for _, c := range clients {
-		c.Disconnect("server shutting down")
+		c.draining.Store(true)
+		_ = c.conn.SetReadDeadline(readUntil)
 	}
 	done := make(chan struct{})
 	go func() {
