@@ -117,6 +117,12 @@
 // message. Replayed history carries the time tag for server-time clients and a "[15:04] "
 // prefix (Config.HistoryTimeFormat) for the others.
 //
+// # Shutdown
+//
+// Shutdown stops accepting and keeps reading every connection for half a second, so the lines a
+// client sent before it are handled (a channel message reaches Backend.Post, which may store or
+// refuse it), then sends ERROR :server shutting down after the replies and closes.
+//
 // # Logging
 //
 // zerolog; the parameters of commands are never logged (PASS and AUTHENTICATE carry secrets).

@@ -2,6 +2,7 @@ package ircd
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"slices"
@@ -357,5 +358,40 @@ func TestHostileBackendValues(t *testing.T) {
 	bad.expect("432")
 	if reason := bad.expectClosed(); !strings.Contains(reason, "Invalid nick") {
 		t.Errorf("ERROR = %q", reason)
+	}
+}
+
+// Lines a client sent before Shutdown are still handled: their effects and replies arrive
+// before the closing ERROR.
+func TestShutdownHandlesLinesAlreadySent(t *testing.T) {
+	e := newTestEnv(t, nil)
+	ln := listen(t, e)
+	a := dialTCP(t, ln)
+	a.register("a")
+	a.joinChannel()
+	var burst strings.Builder
+	for i := 0; i < 20; i++ {
+		fmt.Fprintf(&burst, "PRIVMSG #chat :line %d\r\n", i)
+	}
+	burst.WriteString("PING :last\r\n")
+	a.writeAsync(burst.String())
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	go func() { _ = e.srv.Shutdown(ctx) }()
+	sawPong := false
+	for {
+		m, err := a.tryRead(5 * time.Second)
+		if err != nil {
+			t.Fatalf("read: %v", err)
+		}
+		if m.Command == "PONG" {
+			sawPong = true
+		}
+		if m.Command == "ERROR" {
+			break
+		}
+	}
+	if !sawPong || e.b.postCount() != 20 {
+		t.Fatalf("before ERROR: PONG %v, %d of 20 messages posted", sawPong, e.b.postCount())
 	}
 }
