@@ -443,3 +443,40 @@ func stuckClient(t *testing.T, addr string) *net.TCPConn {
 		}
 	}
 }
+
+// A silent network cut (Directus frozen: no RST, no close) is found by the heartbeat; clients
+// are told, a message sent meanwhile is held, and it is created once when Directus answers.
+func TestNetworkCutIsDetectedAndHealed(t *testing.T) {
+	s := provisioned(t, nil)
+	dc, err := directus.New(directus.Config{URL: s.dx.URL, Logger: testLogger(t),
+		HeartbeatTimeout: 3 * time.Second, PingInterval: time.Second, ReconnectMax: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.dc = dc
+	s.cfg.RequestTimeout = 3 * time.Second
+	s.start()
+	alice := login(t, s, "a", "alice", "alicepass")
+	bob := login(t, s, "b", "bob", "bobpass")
+
+	s.dx.Pause(t)
+	alice.ExpectFunc("outage notice", func(m ircmsg.Message) bool {
+		return m.Command == "NOTICE" && strings.Contains(text(m), "unreachable")
+	})
+	bob.Send("PRIVMSG", channel, "sent during the cut")
+	for _, m := range bob.Sync() {
+		if m.Command == "404" {
+			t.Fatalf("held message refused: %v", m.Params)
+		}
+	}
+	s.dx.Resume(t)
+	alice.ExpectFunc("back notice", func(m ircmsg.Message) bool {
+		return m.Command == "NOTICE" && strings.Contains(text(m), "reachable again")
+	})
+	expectPrivmsg(t, alice, "Bob", "sent during the cut")
+	var rows []struct{ Text string }
+	_ = json.Unmarshal(adminDo(t, s, http.MethodGet, "/items/messages?fields=text&limit=-1", nil), &rows)
+	if len(rows) != 1 || rows[0].Text != "sent during the cut" {
+		t.Fatalf("Directus holds %v", rows)
+	}
+}
