@@ -73,10 +73,10 @@ type Bridge struct {
 
 	guestWS creator // guests' creates, with the service token
 
-	online   atomic.Bool
-	everUp   atomic.Bool
-	closing  atomic.Bool
-	inflight sync.WaitGroup
+	online  atomic.Bool
+	everUp  atomic.Bool
+	closing atomic.Bool
+	posting sync.RWMutex // held for reading by each Post; Drain locks it to wait for them
 }
 
 // New makes a bridge; it talks to Directus only once Run starts.
@@ -149,7 +149,7 @@ func (b *Bridge) checkServiceToken(ctx context.Context) error {
 func (b *Bridge) Drain(ctx context.Context) {
 	b.closing.Store(true)
 	done := make(chan struct{})
-	go func() { b.inflight.Wait(); close(done) }()
+	go func() { b.posting.Lock(); b.posting.Unlock(); close(done) }()
 	select {
 	case <-done:
 	case <-ctx.Done():

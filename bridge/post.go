@@ -20,14 +20,14 @@ func (b *Bridge) Post(ctx context.Context, c *ircd.Client, out ircd.Outgoing) (i
 	if s == nil {
 		return 0, &ircd.UserError{Text: "Not logged in"}
 	}
+	b.posting.RLock() // Drain waits for the Posts that got past this point
+	defer b.posting.RUnlock()
 	if b.closing.Load() {
 		return 0, &ircd.UserError{Text: "Server shutting down; message not sent: " + quoteExcerpt(outText(out))}
 	}
 	if s.guest && !b.cfg.GuestsMayPost {
 		return 0, &ircd.UserError{Text: "Guests may read but not write here; log in with SASL to write"}
 	}
-	b.inflight.Add(1)
-	defer b.inflight.Done()
 	e := b.newEntry(s, c, out)
 	if !b.online.Load() || b.outbox.hasFor(s) {
 		// Directus is away, or older messages of this sender wait: keep the order.
