@@ -152,6 +152,9 @@ func (b *Bridge) flushOutbox(ctx context.Context) {
 		default:
 			b.outbox.remove(e)
 			b.refuseQueued(e, ircd.UserText(err))
+			if reason := ircd.DisconnectReason(err); reason != "" {
+				e.c.Disconnect(reason)
+			}
 		}
 	}
 }

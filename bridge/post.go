@@ -149,8 +149,9 @@ func (b *Bridge) sessionError(s *session, err error) error {
 		return err
 	}
 	if errors.Is(err, directus.ErrInvalidCredentials) || errors.Is(err, directus.ErrTokenExpired) {
-		go b.revoke(s.userID, "Your Directus session has ended (password changed, account suspended or deleted); please log in again")
-		return &ircd.UserError{Text: "Your Directus session has ended; message not sent", Cause: err}
+		const reason = "Your Directus session has ended (password changed, account suspended or deleted); please log in again"
+		b.revoke(s.userID, reason, s) // the user's other connections
+		return &ircd.UserError{Text: "Your Directus session has ended; message not sent", Cause: err, Disconnect: reason}
 	}
 	return &ircd.UserError{Text: "Directus refused the message: " + directusReason(err), Cause: err}
 }

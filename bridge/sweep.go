@@ -46,7 +46,7 @@ func (b *Bridge) sweep(ctx context.Context) {
 	b.dir.replace(list)
 	for _, id := range b.sessions.userIDs() {
 		if !active[id] {
-			b.revoke(id, "Your Directus account is no longer active (suspended, archived or deleted)")
+			b.revoke(id, "Your Directus account is no longer active (suspended, archived or deleted)", nil)
 		}
 	}
 	b.guestWS.closeIdle(wsIdle)
@@ -54,20 +54,21 @@ func (b *Bridge) sweep(ctx context.Context) {
 		s.ws.closeIdle(wsIdle)
 		if s.static == "" && time.Since(s.lastRefresh()) > b.cfg.SessionKeepAlive {
 			if err := s.refresh(rctx, b.dc); err != nil && !isTransient(err) {
-				b.revoke(s.userID, "Your Directus session has ended; please log in again")
+				b.revoke(s.userID, "Your Directus session has ended; please log in again", nil)
 			}
 		}
 	}
 }
 
 // revoke disconnects every connection of a user, with the reason; nobody else is affected.
-func (b *Bridge) revoke(userID, reason string) {
+// except is a session whose connection the caller disconnects itself, after telling it why.
+func (b *Bridge) revoke(userID, reason string, except *session) {
 	for _, s := range b.sessions.of(userID) {
 		s.mu.Lock()
 		c, already := s.client, s.revoked
 		s.revoked = true
 		s.mu.Unlock()
-		if c != nil && !already {
+		if c != nil && !already && s != except {
 			b.log.Info().Str("account", s.account).Msg("disconnecting revoked user")
 			c.Disconnect(reason)
 		}

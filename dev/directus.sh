@@ -76,6 +76,7 @@ SECRET=directus-ircd-local-development-secret-0123456789
 WEBSOCKETS_ENABLED=true
 TELEMETRY=false
 LOG_LEVEL=warn
+CACHE_SCHEMA_FREEZE_ENABLED=true
 CORS_ENABLED=true
 CORS_ORIGIN=true
 EXTENSIONS_PATH=$dir/extensions

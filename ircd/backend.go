@@ -104,6 +104,8 @@ type Message struct {
 type UserError struct {
 	Text  string // shown to the user
 	Cause error  // logged, never shown
+	// Disconnect, when set, closes the connection with this reason once Text is sent.
+	Disconnect string
 }
 
 func (e *UserError) Error() string {
@@ -114,6 +116,15 @@ func (e *UserError) Error() string {
 }
 
 func (e *UserError) Unwrap() error { return e.Cause }
+
+// DisconnectReason is the reason to close the connection with after refusing err, "" to keep it.
+func DisconnectReason(err error) string {
+	var ue *UserError
+	if errors.As(err, &ue) {
+		return ue.Disconnect
+	}
+	return ""
+}
 
 // UserText is the text to show a user for err.
 func UserText(err error) string {

@@ -157,11 +157,7 @@ func (s *Server) removeMemberLocked(c *Client) {
 
 // sendJoinedLocked delivers a membership event to every joined connection except `except`.
 func (s *Server) sendJoinedLocked(vs *variants, except *Client) {
-	for _, m := range s.members {
-		if m != except && m.joinState == joined {
-			m.enqueue(vs.get(m), "", true)
-		}
-	}
+	fanOut(s.members, vs, "", func(m *Client) bool { return m == except || m.joinState != joined })
 }
 
 // sendUserLocked delivers an event about u to u's connections and, when u is on the channel, to

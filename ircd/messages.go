@@ -90,6 +90,9 @@ func (c *Client) messageChannel(command, target, text string, tags map[string]st
 	if _, err := s.backend.Post(c.ctx, c, out); err != nil {
 		c.log.Info().AnErr("cause", err).Msg("message refused")
 		c.refuse(command, errCannotSendToChan, target, "Cannot send to channel: "+UserText(err))
+		if reason := DisconnectReason(err); reason != "" {
+			c.Disconnect(reason) // after the refusal, which is already queued
+		}
 		return
 	}
 	c.u.spoke.Store(time.Now().Unix())
@@ -188,10 +191,6 @@ func handleTAGMSG(c *Client, msg *ircmsg.Message) {
 		return
 	}
 	out := tagmsg(c.u.prefix(), c.Account())
-	for _, r := range recipients {
-		if r != c || c.hasCap(capEchoMessage) {
-			r.enqueue(out.get(r), "", true)
-		}
-	}
+	fanOut(recipients, out, "", func(r *Client) bool { return r == c && !c.hasCap(capEchoMessage) })
 	s.mu.RUnlock()
 }

@@ -200,11 +200,7 @@ func (s *Server) Broadcast(m Message, except *Client) {
 	out := newVariants(msgTagCaps, func(v capSet) [][]byte {
 		return cm.lines(v, "", nil, s.serializer())
 	})
-	for _, c := range s.members {
-		if c != except {
-			c.enqueue(out.get(c), m.ID, true)
-		}
-	}
+	fanOut(s.members, out, m.ID, func(c *Client) bool { return c == except })
 }
 
 // NoticeAll sends a server NOTICE to the channel's members.
