@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/ergochat/irc-go/ircmsg"
@@ -33,7 +32,6 @@ type Client struct {
 	s       *Server
 	id      uint64
 	conn    net.Conn
-	raw     syscall.RawConn // conn's socket for writeNow; nil if it has none
 	addr    netip.Addr
 	log     zerolog.Logger // set once; the connection's id and address
 	ctx     context.Context
@@ -52,7 +50,6 @@ type Client struct {
 	qcond      sync.Cond
 	queue      [][]byte
 	closing    bool        // no more lines are accepted; the writer closes after the queue
-	writing    bool        // a goroutine is writing to conn; others queue behind it
 	holding    bool        // deliveries from others are held while a JOIN completes
 	held       []heldLines // deliveries held while holding
 	quitReason string
@@ -80,7 +77,6 @@ func newClient(s *Server, ctx context.Context, conn net.Conn, cfg *Config) *Clie
 		s:       s,
 		id:      s.nextID.Add(1),
 		conn:    conn,
-		raw:     rawConn(conn),
 		addr:    remoteAddr(conn),
 		created: time.Now(),
 	}
@@ -232,19 +228,6 @@ func (c *Client) enqueue(lines [][]byte, id string, hold bool) {
 			return
 		}
 	} else if len(c.queue)+len(lines) <= limit {
-		if len(c.queue) == 0 && !c.writing && c.raw != nil {
-			c.writing = true
-			c.qmu.Unlock()
-			rest := writeNow(c.raw, lines)
-			c.qmu.Lock()
-			c.writing = false
-			if len(rest) > 0 {
-				c.queue = append(rest, c.queue...)
-			}
-			c.qcond.Broadcast() // the writer goroutine may be waiting for writing to end
-			c.qmu.Unlock()
-			return
-		}
 		c.queue = append(c.queue, lines...)
 		c.qcond.Broadcast()
 		c.qmu.Unlock()
@@ -281,14 +264,13 @@ func (c *Client) writeLoop() {
 	var deadline time.Time
 	for {
 		c.qmu.Lock()
-		for (len(c.queue) == 0 && !c.closing) || c.writing {
+		for len(c.queue) == 0 && !c.closing {
 			c.qcond.Wait()
 		}
 		if len(c.queue) == 0 {
 			c.qmu.Unlock()
 			break
 		}
-		c.writing = true
 		batch, c.queue = c.queue, batch[:0]
 		if now, timeout := time.Now(), c.s.cfg().WriteTimeout; !c.closing && deadline.Sub(now) < timeout/2 {
 			// Refreshed when half used up, not per write: this write has at least half of
@@ -301,9 +283,6 @@ func (c *Client) writeLoop() {
 
 		bufs := net.Buffers(batch)
 		_, err := bufs.WriteTo(c.conn)
-		c.qmu.Lock()
-		c.writing = false
-		c.qmu.Unlock()
 		clear(batch)
 		if cap(batch) > 64 {
 			batch = nil // don't keep a burst's buffer on an idle connection
