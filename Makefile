@@ -44,6 +44,7 @@ test-deps:
 
 bench: build directus
 	dev/bench.sh
+	go test -run '^$$' -bench . -benchmem ./ircd ./bridge ./directus
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzLine -fuzztime 30s ./ircd/
