@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs beyond Go: Debian's weechat-headless (terminal-client test),
+# systemd-analyze (checks the shipped unit),
 # chromium (browser test), and playwright-core from npm (drives chromium). Idempotent and quiet
 # when everything is present.
 set -euo pipefail
@@ -10,6 +11,7 @@ command -v weechat-headless >/dev/null || need+=(weechat-headless)
 command -v chromium >/dev/null || need+=(chromium)
 command -v tmux >/dev/null || need+=(tmux)
 command -v curl >/dev/null || need+=(curl)
+command -v systemd-analyze >/dev/null || need+=(systemd)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test-deps.sh: installing Debian packages: ${need[*]}" >&2
   if [ "$(id -u)" -ne 0 ]; then sudo=sudo; else sudo=; fi

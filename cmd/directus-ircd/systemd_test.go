@@ -1,0 +1,63 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The shipped systemd unit is what admins install: systemd must accept every directive in it
+// (a misspelt hardening key is silently ignored by systemd, so any output is a failure), and
+// its ExecStart must be a command line the daemon understands.
+func TestSystemdUnitVerifies(t *testing.T) {
+	analyze, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("systemd-analyze is not installed (dev/test-deps.sh installs it)")
+		}
+		t.Skip("systemd-analyze is not installed")
+	}
+	unit, err := os.ReadFile("../../dist/directus-ircd.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "directus-ircd")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	var execStart []string
+	for _, line := range strings.Split(string(unit), "\n") {
+		if v, ok := strings.CutPrefix(line, "ExecStart="); ok {
+			execStart = strings.Fields(v)
+		}
+	}
+	if len(execStart) < 2 || execStart[0] != "/usr/local/bin/directus-ircd" {
+		t.Fatalf("ExecStart = %q, want /usr/local/bin/directus-ircd …", execStart)
+	}
+	// The daemon must parse ExecStart's arguments; with a config file that does not exist it
+	// says so by name (and not "unknown command" or "flag provided but not defined").
+	cfg := filepath.Join(dir, "missing.yaml")
+	args := append([]string{}, execStart[1:]...)
+	for i, a := range args {
+		if a == "/etc/directus-ircd/config.yaml" {
+			args[i] = cfg
+		}
+	}
+	out, err := exec.Command(bin, args...).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), cfg) {
+		t.Fatalf("%s %q: err=%v, output does not name the config file:\n%s", bin, args, err, out)
+	}
+
+	local := strings.ReplaceAll(string(unit), "/usr/local/bin/directus-ircd", bin)
+	path := filepath.Join(dir, "directus-ircd.service")
+	if err := os.WriteFile(path, []byte(local), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err = exec.Command(analyze, "verify", path).CombinedOutput()
+	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
+		t.Fatalf("systemd-analyze verify: err=%v\n%s", err, out)
+	}
+}
