@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/ergochat/irc-go/ircmsg"
+
+	"github.com/directus-ircd/directus-ircd/internal/testdeps"
 )
 
 // TestWeeChat runs Debian's weechat-headless against the server: it logs in with SASL PLAIN
@@ -22,13 +24,7 @@ import (
 // timing is involved. What WeeChat received is read from its logger plugin's channel log.
 // With CI=true a missing weechat-headless fails the test (dev/test-deps.sh installs it).
 func TestWeeChat(t *testing.T) {
-	bin, err := exec.LookPath("weechat-headless")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("weechat-headless not found (CI=true): run dev/test-deps.sh")
-		}
-		t.Skip("weechat-headless not found: install it with dev/test-deps.sh to run this test")
-	}
+	bin := testdeps.Program(t, "weechat-headless", "run dev/test-deps.sh")
 	e := newTestEnv(t, nil)
 	ln := listen(t, e)
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/directus-ircd/directus-ircd/internal/dtest"
 	"github.com/directus-ircd/directus-ircd/internal/irctest"
+	"github.com/directus-ircd/directus-ircd/internal/testdeps"
 )
 
 func TestCheckConfig(t *testing.T) {
@@ -62,12 +63,8 @@ func freePort(t *testing.T) string {
 // talks; Ctrl-C stops the daemon and Directus.
 func TestMakeRunAnswersAnIRCClient(t *testing.T) {
 	root, _ := filepath.Abs("../..")
-	if _, err := os.Stat(filepath.Join(root, ".directus", "template.db")); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("local Directus not installed: run `make test`")
-		}
-		t.Skip("local Directus not installed: run `make test`")
-	}
+	_, err := os.Stat(filepath.Join(root, ".directus", "template.db"))
+	testdeps.Require(t, err == nil, "local Directus not installed: run `make test`")
 	ircPort := freePort(t)
 	state := t.TempDir()
 	cmd := exec.Command("bash", "dev/run.sh")

@@ -6,19 +6,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/directus-ircd/directus-ircd/internal/testdeps"
 )
 
 // The shipped systemd unit is what admins install: systemd must accept every directive in it
 // (a misspelt hardening key is silently ignored by systemd, so any output is a failure), and
 // its ExecStart must be a command line the daemon understands.
 func TestSystemdUnitVerifies(t *testing.T) {
-	analyze, err := exec.LookPath("systemd-analyze")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("systemd-analyze is not installed (dev/test-deps.sh installs it)")
-		}
-		t.Skip("systemd-analyze is not installed")
-	}
+	analyze := testdeps.Program(t, "systemd-analyze", "run dev/test-deps.sh")
 	unit, err := os.ReadFile("../../dist/directus-ircd.service")
 	if err != nil {
 		t.Fatal(err)

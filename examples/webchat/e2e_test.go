@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/directus-ircd/directus-ircd/internal/dtest"
+	"github.com/directus-ircd/directus-ircd/internal/testdeps"
 )
 
 // Directus settings of the end-to-end test: a heartbeat and a token lifetime short enough that
@@ -38,12 +39,11 @@ func TestWebchatEndToEnd(t *testing.T) {
 		t.Skip("browser end-to-end test: not in -short mode")
 	}
 	chromium := envOr("WEBCHAT_CHROMIUM", "/usr/bin/chromium")
-	node, err := exec.LookPath("node")
-	requireDep(t, err == nil, "node is not installed")
-	_, err = os.Stat(chromium)
-	requireDep(t, err == nil, chromium+" is missing (Debian package chromium; `bash dev/test-deps.sh` installs it)")
+	node := testdeps.Program(t, "node", "install Node.js")
+	_, err := os.Stat(chromium)
+	testdeps.Require(t, err == nil, chromium+" is missing (Debian package chromium; `bash dev/test-deps.sh` installs it)")
 	_, err = os.Stat(filepath.Join("test", "node_modules", "playwright-core", "package.json"))
-	requireDep(t, err == nil, "playwright-core is not installed in examples/webchat/test (`bash dev/test-deps.sh` runs npm install there)")
+	testdeps.Require(t, err == nil, "playwright-core is not installed in examples/webchat/test (`bash dev/test-deps.sh` runs npm install there)")
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
 		t.Fatal(err)
@@ -224,17 +224,6 @@ log:
 }
 
 // requireDep skips the test when a dependency is missing, or fails it under CI=true.
-func requireDep(t *testing.T, ok bool, msg string) {
-	t.Helper()
-	if ok {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("webchat e2e: " + msg)
-	}
-	t.Skip("webchat e2e: " + msg + " (under CI=true this fails)")
-}
-
 func envOr(k, def string) string {
 	if v := os.Getenv(k); v != "" {
 		return v
