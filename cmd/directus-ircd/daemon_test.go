@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"net/http"
 	"os"
@@ -38,27 +37,13 @@ func TestDaemonReloadsOnSIGHUPAndStopsOnSIGTERM(t *testing.T) {
 	}
 	writeCfg("first topic")
 	cmd := exec.Command(bin, "run", "-config", cfgPath)
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	lines := make(chan string, 100)
-	exited := make(chan error, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if strings.Contains(sc.Text(), res.BridgeToken) {
-				t.Errorf("a log line shows the token: %s", sc.Text())
-			}
-			select {
-			case lines <- sc.Text():
-			default:
-			}
+	w := startWatched(t, cmd, func(line string) {
+		if strings.Contains(line, res.BridgeToken) {
+			t.Errorf("a log line shows the token: %s", line)
 		}
-		exited <- cmd.Wait()
-	}()
-	waitLog(t, lines, "listening for IRC clients")
+	})
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	w.waitLine(t, "listening for IRC clients", 60*time.Second)
 	waitReady(t, "http://"+healthAddr+"/readyz")
 
 	alice := irctest.Dial(t, ircAddr)
@@ -75,7 +60,7 @@ func TestDaemonReloadsOnSIGHUPAndStopsOnSIGTERM(t *testing.T) {
 	if m.Params[len(m.Params)-1] != "second topic" {
 		t.Fatalf("TOPIC after SIGHUP = %v", m.Params)
 	}
-	waitLog(t, lines, "configuration reloaded")
+	w.waitLine(t, "configuration reloaded", 60*time.Second)
 
 	// Readiness follows the Directus connection; clients are told, and stay.
 	dx.Kill(t)
@@ -92,29 +77,7 @@ func TestDaemonReloadsOnSIGHUPAndStopsOnSIGTERM(t *testing.T) {
 	if reason := alice.Closed(); !strings.Contains(reason, "shutting down") {
 		t.Errorf("ERROR on SIGTERM = %q", reason)
 	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("daemon did not exit after SIGTERM")
-	}
-}
-
-func waitLog(t *testing.T, lines <-chan string, want string) {
-	t.Helper()
-	timeout := time.After(60 * time.Second)
-	for {
-		select {
-		case l := <-lines:
-			if strings.Contains(l, want) {
-				return
-			}
-		case <-timeout:
-			t.Fatalf("no log line %q", want)
-		}
-	}
+	w.waitExit(t, "after SIGTERM", 30*time.Second)
 }
 
 // waitReady polls the readiness endpoint: it reflects the Directus subscription.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"net"
 	"os"
@@ -73,36 +72,12 @@ func TestMakeRunAnswersAnIRCClient(t *testing.T) {
 		"DIRECTUS_STATE_DIR="+filepath.Join(state, "directus"), "RUN_DIR="+filepath.Join(state, "run"),
 		"DIRECTUS_IRCD_LOG_FORMAT=json")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	stderr, _ := cmd.StderrPipe()
 	cmd.Stdout = os.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
+	w := startWatched(t, cmd, func(line string) { t.Log(line) })
 	t.Cleanup(func() {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	})
-	listening := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		once := false
-		for sc.Scan() {
-			line := sc.Text()
-			t.Log(line)
-			if !once && strings.Contains(line, "listening for IRC clients") {
-				once = true
-				close(listening)
-			}
-		}
-		exited <- cmd.Wait()
-	}()
-	select {
-	case <-listening:
-	case err := <-exited:
-		t.Fatalf("make run exited early: %v", err)
-	case <-time.After(4 * time.Minute):
-		t.Fatal("make run did not start the daemon")
-	}
+	w.waitLine(t, "listening for IRC clients", 4*time.Minute)
 	alice := irctest.Dial(t, "127.0.0.1:"+ircPort)
 	if nick := alice.RegisterSASL("alice", "alice@example.com", "alicepass"); nick != "Alice" {
 		t.Fatalf("nick = %q", nick)
@@ -118,14 +93,7 @@ func TestMakeRunAnswersAnIRCClient(t *testing.T) {
 	}
 
 	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("make run after Ctrl-C: %v", err)
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatal("make run did not stop on Ctrl-C")
-	}
+	w.waitExit(t, "make run after Ctrl-C", 60*time.Second)
 	if _, err := os.Stat(filepath.Join(state, "directus", "run", "pid")); err == nil {
 		t.Fatal("Directus still recorded as running after Ctrl-C")
 	}
