@@ -102,10 +102,9 @@ type Message struct {
 
 // UserError is an error with a text meant for the IRC user, kept apart from the logged cause.
 type UserError struct {
-	Text  string // shown to the user
-	Cause error  // logged, never shown
-	// Disconnect, when set, closes the connection with this reason once Text is sent.
-	Disconnect string
+	Text       string // shown to the user
+	Cause      error  // logged, never shown
+	Disconnect string // from Post: if set, the connection is closed with this reason after Text
 }
 
 func (e *UserError) Error() string {

@@ -194,6 +194,24 @@ func TestPostErrors(t *testing.T) {
 	}
 }
 
+// A backend refusal may end the connection (Directus ended the user's session): the client
+// reads the refusal first, then ERROR with the reason.
+func TestPostErrorThatDisconnects(t *testing.T) {
+	e := newTestEnv(t, nil)
+	tc := e.dial()
+	tc.register("poster")
+	tc.joinChannel()
+	e.b.postErr = &UserError{Text: "Your session has ended; message not sent", Cause: errors.New("token expired"),
+		Disconnect: "Your session has ended; please log in again"}
+	tc.send("PRIVMSG #chat :too late")
+	if m := tc.read(); m.Command != "404" || lastParam(m) != "Cannot send to channel: Your session has ended; message not sent" {
+		t.Fatalf("first line = %v, want the 404", m)
+	}
+	if reason := tc.expectClosed(); reason != "Your session has ended; please log in again" {
+		t.Fatalf("ERROR = %q", reason)
+	}
+}
+
 func TestPrivmsgNotJoined(t *testing.T) {
 	e := newTestEnv(t, nil)
 	tc := e.dial()
