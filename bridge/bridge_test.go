@@ -143,6 +143,26 @@ func addUser(t *testing.T, s *stack, email, first string, perms map[string][]str
 	adminDo(t, s, http.MethodPost, "/users", map[string]any{"email": email, "password": "pw-" + first, "first_name": first, "role": role.ID, "status": "active"})
 }
 
+// Someone who became a Directus user after the daemon read the user list (the sweep runs
+// every minute here) writes on the web page: IRC shows them under their own nick at once,
+// not a fallback, and their namesake among older users keeps the plain name.
+func TestNewWebUserAppearsUnderTheirNick(t *testing.T) {
+	s := newStack(t, nil, nil)
+	alice := login(t, s, "a", "alice", "alicepass")
+	perms := map[string][]string{"messages": {"create", "read"}, "directus_users": {"read"}}
+	addUser(t, s, "frida@example.com", "Frida", perms)
+	addUser(t, s, "alice2@example.com", "Alice", perms)
+	frida := s.web("frida@example.com", "pw-Frida")
+	frida.send("hello from the web")
+	expectPrivmsg(t, alice, "Frida", "hello from the web")
+	other := s.web("alice2@example.com", "pw-Alice")
+	other.send("the other Alice")
+	m := alice.ExpectFunc("the other Alice", func(m ircmsg.Message) bool { return m.Command == "PRIVMSG" })
+	if !strings.HasPrefix(from(m), "Alice-") || text(m) != "the other Alice" {
+		t.Fatalf("got %q from %q, want it from Alice-<id>", text(m), from(m))
+	}
+}
+
 func TestRefusedCreateReachesSender(t *testing.T) {
 	s := newStack(t, nil, nil)
 	addUser(t, s, "dora@example.com", "Dora", map[string][]string{"messages": {"read"}, "directus_users": {"read"}})

@@ -16,8 +16,7 @@ type user struct {
 
 // directory caches Directus users and gives each one nick, the same everywhere: the
 // sanitised first name, or, when several users share it, the first name plus the start of
-// the user id for every holder but the one with the smallest id. Nicks are a function of
-// the user set, so they are stable across restarts.
+// the user id for every holder but one (see recompute).
 type directory struct {
 	emailDomain string
 
@@ -67,32 +66,51 @@ func (d *directory) learn(u user) bool {
 	return true
 }
 
+// recompute gives every user a nick. A user keeps the nick they have while their first name
+// is unchanged, so a namesake who appears later never renames someone already on IRC;
+// among users without a nick yet, the smallest id gets the plain name. A fresh directory
+// (the daemon's start) therefore gives namesakes their nicks in id order.
 func (d *directory) recompute() {
-	groups := map[string][]string{}
-	for id, u := range d.users {
-		base := sanitizeNick(u.FirstName)
-		if base == "" {
-			base = fallbackNick(id)
-		}
-		groups[foldNick(base)] = append(groups[foldNick(base)], id)
+	ids := make([]string, 0, len(d.users))
+	for id := range d.users {
+		ids = append(ids, id)
 	}
-	d.nicks = make(map[string]string, len(d.users))
-	d.byNick = make(map[string]string, len(d.users))
-	for _, ids := range groups {
-		sort.Strings(ids)
-		for i, id := range ids {
-			base := sanitizeNick(d.users[id].FirstName)
-			if base == "" {
-				base = fallbackNick(id)
-			}
-			nick := base
-			if i > 0 {
-				nick = base + "-" + shortID(id)
-			}
-			d.nicks[id] = nick
-			d.byNick[foldNick(nick)] = id
+	sort.Strings(ids)
+	nicks := make(map[string]string, len(ids))
+	byNick := make(map[string]string, len(ids))
+	assign := func(id, nick string) {
+		nicks[id], byNick[foldNick(nick)] = nick, id
+	}
+	free := func(nick string) bool {
+		_, taken := byNick[foldNick(nick)]
+		return !taken
+	}
+	base := func(id string) string {
+		if b := sanitizeNick(d.users[id].FirstName); b != "" {
+			return b
+		}
+		return fallbackNick(id)
+	}
+	for _, id := range ids {
+		old, had := d.nicks[id]
+		if had && (old == base(id) || old == base(id)+"-"+shortID(id)) && free(old) {
+			assign(id, old)
 		}
 	}
+	for _, id := range ids {
+		if _, done := nicks[id]; done {
+			continue
+		}
+		switch nick := base(id); {
+		case free(nick):
+			assign(id, nick)
+		case free(nick + "-" + shortID(id)):
+			assign(id, nick+"-"+shortID(id))
+		default: // someone's first name is literally this suffixed form
+			assign(id, nick+"-"+id)
+		}
+	}
+	d.nicks, d.byNick = nicks, byNick
 }
 
 // nick is the user's nick; ok is false for an unknown user.

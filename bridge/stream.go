@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/directus-ircd/directus-ircd/directus"
 )
@@ -126,6 +127,8 @@ func (h streamHandler) Disconnected(err error) {
 	}
 }
 
+// decodeAll decodes the subscription's items and makes sure their authors are in the
+// directory.
 func (b *Bridge) decodeAll(raws []json.RawMessage) []item {
 	out := make([]item, 0, len(raws))
 	for _, r := range raws {
@@ -136,7 +139,37 @@ func (b *Bridge) decodeAll(raws []json.RawMessage) []item {
 		}
 		out = append(out, it)
 	}
+	b.learnAuthors(out)
 	return out
+}
+
+// learnAuthors reads, in one request, the authors of items that the directory does not know:
+// users created since the last sweep, typically someone new on the web page. Without it their
+// messages would show the fallback nick until the next sweep.
+func (b *Bridge) learnAuthors(items []item) {
+	var unknown []string
+	for _, it := range items {
+		id := it.Author.ID
+		if it.IRCNick != "" || id == "" || slices.Contains(unknown, id) {
+			continue
+		}
+		if _, known := b.dir.get(id); !known {
+			unknown = append(unknown, id)
+		}
+	}
+	if len(unknown) == 0 {
+		return
+	}
+	ctx, cancel := b.requestContext()
+	defer cancel()
+	users, err := b.dc.Users(ctx, b.cfg.ServiceToken, unknown)
+	if err != nil {
+		b.log.Warn().Err(err).Int("users", len(unknown)).Msg("cannot read new authors; their messages show a fallback nick until the next user sweep")
+		return
+	}
+	for _, u := range users {
+		b.dir.learn(user{ID: u.ID, Email: u.Email, FirstName: u.FirstName, Status: u.Status})
+	}
 }
 
 func intp(n int) *int { return &n }

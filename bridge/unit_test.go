@@ -25,7 +25,7 @@ func TestSanitizeNick(t *testing.T) {
 	}
 }
 
-func TestDirectoryNicksAreStableAndUnique(t *testing.T) {
+func TestDirectoryNicksAreUniqueAndNobodyIsRenamed(t *testing.T) {
 	d := newDirectory("example.com")
 	d.replace([]user{
 		{ID: "b0000000-0000", FirstName: "Alice", Email: "alice2@example.com"},
@@ -39,16 +39,36 @@ func TestDirectoryNicksAreStableAndUnique(t *testing.T) {
 			t.Errorf("nick(%s) = %q, want %q", id, got, nick)
 		}
 	}
-	// Learning users again in another order changes nothing.
-	d2 := newDirectory("example.com")
-	for _, id := range []string{"d0000000-0000", "b0000000-0000", "c0000000-0000", "a0000000-0000"} {
-		u, _ := d.get(id)
-		d2.learn(u)
-	}
+	// A namesake who appears later, even with a smaller id, renames nobody.
+	d.learn(user{ID: "00000000-0000", FirstName: "Alice", Email: "alice0@example.com"})
+	want["00000000-0000"] = "Alice-000000"
 	for id, nick := range want {
-		if got, _ := d2.nick(id); got != nick {
-			t.Errorf("after relearning, nick(%s) = %q, want %q", id, got, nick)
+		if got, _ := d.nick(id); got != nick {
+			t.Errorf("after a new namesake, nick(%s) = %q, want %q", id, got, nick)
 		}
+	}
+	// The next user sweep (a full list) keeps everyone's nick too.
+	var all []user
+	for id := range want {
+		u, _ := d.get(id)
+		all = append(all, u)
+	}
+	d.replace(all)
+	for id, nick := range want {
+		if got, _ := d.nick(id); got != nick {
+			t.Errorf("after a sweep, nick(%s) = %q, want %q", id, got, nick)
+		}
+	}
+	// A fresh directory (a restart) orders namesakes by id again.
+	d2 := newDirectory("example.com")
+	d2.replace(all)
+	if got, _ := d2.nick("00000000-0000"); got != "Alice" {
+		t.Errorf("after a restart, the smallest id has %q, want Alice", got)
+	}
+	// A changed first name gives a new nick.
+	d.learn(user{ID: "b0000000-0000", FirstName: "Beth", Email: "alice2@example.com"})
+	if got, _ := d.nick("b0000000-0000"); got != "Beth" {
+		t.Errorf("after a rename, nick = %q, want Beth", got)
 	}
 	if got := d.account("Alice@Example.com"); got != "alice" {
 		t.Errorf("account = %q", got)

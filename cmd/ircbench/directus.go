@@ -22,8 +22,7 @@ import (
 // (bridge/item.go). The direct measurements use the same fields, so Directus does the same
 // re-read work on both paths, and the event frames the daemon receives have the same size as
 // the ones ircbench's own subscriber receives (used to count the daemon's subscriptions).
-var itemFields = []string{"id", "text", "date_created", "irc_nick", "irc_key",
-	"user_created.id", "user_created.first_name", "user_created.email"}
+var itemFields = []string{"id", "text", "date_created", "irc_nick", "irc_key", "user_created"}
 
 // admin is a Directus REST client with an administrator's access token.
 type admin struct {
