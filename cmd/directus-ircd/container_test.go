@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -98,23 +97,17 @@ func TestContainerEntrypoint(t *testing.T) {
 	d := readDockerfile(t)
 	dx, res := dtest.StartProvisioned(t, dtest.Options{})
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "directus-ircd")
-	args := []string{"build"}
+	var flags []string
 	for i := 0; i < len(d.buildFlags); i++ {
 		switch f := d.buildFlags[i]; f {
 		case "-o":
 			i++ // the image's path; this test builds into its own directory
 		case "./cmd/directus-ircd":
 		default:
-			args = append(args, f)
+			flags = append(flags, f)
 		}
 	}
-	args = append(args, "-o", bin, ".")
-	build := exec.Command("go", args...)
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
+	bin := buildDaemon(t, dir, flags...)
 	f, err := elf.Open(bin)
 	if err != nil {
 		t.Fatal(err)

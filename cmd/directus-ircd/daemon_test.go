@@ -22,10 +22,7 @@ import (
 func TestDaemonReloadsOnSIGHUPAndStopsOnSIGTERM(t *testing.T) {
 	dx, res := dtest.StartProvisioned(t, dtest.Options{})
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "directus-ircd")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildDaemon(t, dir)
 	ircAddr, healthAddr := "127.0.0.1:"+freePort(t), "127.0.0.1:"+freePort(t)
 	cfgPath := filepath.Join(dir, "config.yaml")
 	writeCfg := func(topic string) {

@@ -2,7 +2,9 @@ package main
 
 import (
 	"bufio"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -82,4 +84,21 @@ func (w *watched) waitExit(t *testing.T, what string, timeout time.Duration) {
 	case <-time.After(timeout):
 		t.Fatalf("%s: still running after %s", what, timeout)
 	}
+}
+
+// buildDaemon builds this command, statically as the Dockerfile does, into dir (a new
+// temporary directory when dir is "") with the extra go build flags, and returns its path.
+func buildDaemon(t *testing.T, dir string, flags ...string) string {
+	t.Helper()
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	bin := filepath.Join(dir, "directus-ircd")
+	args := append(append([]string{"build"}, flags...), "-o", bin, ".")
+	build := exec.Command("go", args...)
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return bin
 }

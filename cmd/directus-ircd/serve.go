@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -80,6 +83,8 @@ type daemon struct {
 	lns    []net.Listener
 	health *http.Server
 
+	tlsCert atomic.Pointer[tls.Certificate] // what TLS listeners present; SIGHUP replaces it
+
 	cancelServe, cancelBridge context.CancelFunc
 	wg                        sync.WaitGroup
 	fatal                     chan error // a part that stopped on its own: the daemon exits 1
@@ -98,10 +103,14 @@ func newDaemon(cfg config.Config, log zerolog.Logger) (*daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &daemon{cfg: cfg, log: log, fatal: make(chan error, 1+len(cfg.Server.Listen))}
+	d := &daemon{cfg: cfg, log: log, fatal: make(chan error, 1+len(cfg.Server.Listen)+len(cfg.Server.TLSListen))}
 	d.bridge = bridge.New(bridgeConfig(cfg), dc, log.With().Str("component", "bridge").Logger())
 	d.srv = ircd.NewServer(ircCfg, d.bridge, log.With().Str("component", "ircd").Logger())
 	d.bridge.Attach(d.srv)
+	if err := d.listenTLS(); err != nil {
+		d.closeListeners()
+		return nil, err
+	}
 	for _, addr := range cfg.Server.Listen {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
@@ -134,7 +143,8 @@ func newDaemon(cfg config.Config, log zerolog.Logger) (*daemon, error) {
 				d.fatal <- fmt.Errorf("listener %s: %w", ln.Addr(), err)
 			}
 		}()
-		log.Info().Str("addr", ln.Addr().String()).Str("channel", cfg.Channel.Name).Msg("listening for IRC clients")
+		_, isTLS := ln.(tlsListener)
+		log.Info().Str("addr", ln.Addr().String()).Bool("tls", isTLS).Str("channel", cfg.Channel.Name).Msg("listening for IRC clients")
 	}
 	return d, nil
 }
@@ -162,14 +172,45 @@ func (d *daemon) shutdown() error {
 	return err
 }
 
+// tlsListener marks the TLS listeners (for the log).
+type tlsListener struct{ net.Listener }
+
+// listenTLS opens server.tls_listen. The certificate is looked up per handshake, so a reload
+// can replace it without dropping connections or listeners.
+func (d *daemon) listenTLS() error {
+	if len(d.cfg.Server.TLSListen) == 0 {
+		return nil
+	}
+	cert, err := d.cfg.TLSCertificate()
+	if err != nil {
+		return err
+	}
+	d.tlsCert.Store(cert)
+	tlsCfg := &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+			return d.tlsCert.Load(), nil
+		},
+	}
+	for _, addr := range d.cfg.Server.TLSListen {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("listen %s (TLS): %w", addr, err)
+		}
+		d.lns = append(d.lns, tlsListener{tls.NewListener(ln, tlsCfg)})
+	}
+	return nil
+}
+
 func (d *daemon) closeListeners() {
 	for _, ln := range d.lns {
 		_ = ln.Close()
 	}
 }
 
-// reload applies what can change at run time: MOTD, topic and limits. The rest (listen
-// addresses, Directus settings, channel name) needs a restart, and the log says so.
+// reload applies what can change at run time: MOTD, topic, limits and the TLS certificate.
+// The rest (listen addresses, Directus settings, channel name) needs a restart, and the log
+// says so.
 func (d *daemon) reload(path string, environ []string) {
 	cfg, err := config.Load(path, environ)
 	if err != nil {
@@ -182,8 +223,18 @@ func (d *daemon) reload(path string, environ []string) {
 		return
 	}
 	changed := d.srv.Reload(ircCfg)
-	if fmt.Sprint(cfg.Server.Listen, cfg.Directus, cfg.Channel.Name, cfg.Login) !=
-		fmt.Sprint(d.cfg.Server.Listen, d.cfg.Directus, d.cfg.Channel.Name, d.cfg.Login) {
+	if len(d.cfg.Server.TLSListen) > 0 {
+		// Validation in config.Load has just read the files; a renewed pair takes effect for
+		// new connections.
+		cert, err := cfg.TLSCertificate()
+		if err != nil {
+			d.log.Error().Err(err).Msg("reload: TLS certificate not replaced")
+		} else if old := d.tlsCert.Swap(cert); !bytes.Equal(old.Certificate[0], cert.Certificate[0]) {
+			changed = append(changed, "tls certificate")
+		}
+	}
+	if fmt.Sprint(cfg.Server.Listen, cfg.Server.TLSListen, cfg.Directus, cfg.Channel.Name, cfg.Login) !=
+		fmt.Sprint(d.cfg.Server.Listen, d.cfg.Server.TLSListen, d.cfg.Directus, d.cfg.Channel.Name, d.cfg.Login) {
 		d.log.Warn().Msg("reload: listen addresses, channel name, directus and login settings take effect only after a restart")
 	}
 	d.log.Info().Strs("changed", changed).Msg("configuration reloaded")

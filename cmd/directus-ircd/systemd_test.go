@@ -20,10 +20,7 @@ func TestSystemdUnitVerifies(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "directus-ircd")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildDaemon(t, dir)
 	var execStart []string
 	for _, line := range strings.Split(string(unit), "\n") {
 		if v, ok := strings.CutPrefix(line, "ExecStart="); ok {

@@ -5,6 +5,7 @@ package config
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -37,6 +38,9 @@ type Server struct {
 	Name                string        `yaml:"name"`
 	Network             string        `yaml:"network"`
 	Listen              []string      `yaml:"listen"`
+	TLSListen           []string      `yaml:"tls_listen"`
+	TLSCert             string        `yaml:"tls_cert"`
+	TLSKey              string        `yaml:"tls_key"`
 	MOTD                string        `yaml:"motd"`
 	MOTDFile            string        `yaml:"motd_file"`
 	MaxClients          int           `yaml:"max_clients"`
@@ -105,6 +109,7 @@ func Default() Config {
 		Server: Server{
 			Name: "irc.directus.local", Network: "DirectusChat",
 			Listen:     []string{"127.0.0.1:6667"},
+			TLSListen:  []string{},
 			MaxClients: 10000, MaxClientsPerIP: 200,
 			RegistrationTimeout: 60 * time.Second,
 			PingInterval:        90 * time.Second, PingTimeout: 120 * time.Second,
@@ -211,12 +216,22 @@ func (e *FieldError) Error() string { return e.Key + ": " + e.Msg }
 // Validate checks every key that has rules and names the first bad one.
 func (c *Config) Validate() error {
 	bad := func(key, format string, a ...any) error { return &FieldError{Key: key, Msg: fmt.Sprintf(format, a...)} }
-	if len(c.Server.Listen) == 0 {
-		return bad("server.listen", "at least one address is required")
+	if len(c.Server.Listen) == 0 && len(c.Server.TLSListen) == 0 {
+		return bad("server.listen", "at least one address (or one in server.tls_listen) is required")
 	}
-	for _, a := range c.Server.Listen {
-		if _, _, err := net.SplitHostPort(a); err != nil {
-			return bad("server.listen", "%q is not host:port", a)
+	for _, l := range []struct {
+		key   string
+		addrs []string
+	}{{"server.listen", c.Server.Listen}, {"server.tls_listen", c.Server.TLSListen}} {
+		for _, a := range l.addrs {
+			if _, _, err := net.SplitHostPort(a); err != nil {
+				return bad(l.key, "%q is not host:port", a)
+			}
+		}
+	}
+	if len(c.Server.TLSListen) > 0 {
+		if _, err := c.TLSCertificate(); err != nil {
+			return err
 		}
 	}
 	if c.Server.Name == "" || strings.ContainsAny(c.Server.Name, " \r\n") {
@@ -283,6 +298,29 @@ func (c *Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// TLSCertificate loads server.tls_cert and server.tls_key (read again on every call, so a
+// reload picks up renewed files).
+func (c *Config) TLSCertificate() (*tls.Certificate, error) {
+	switch {
+	case c.Server.TLSCert == "":
+		return nil, &FieldError{Key: "server.tls_cert", Msg: "required with server.tls_listen (a PEM certificate chain file)"}
+	case c.Server.TLSKey == "":
+		return nil, &FieldError{Key: "server.tls_key", Msg: "required with server.tls_listen (a PEM private key file)"}
+	}
+	if _, err := os.Stat(c.Server.TLSCert); err != nil {
+		return nil, &FieldError{Key: "server.tls_cert", Msg: err.Error()}
+	}
+	if _, err := os.Stat(c.Server.TLSKey); err != nil {
+		return nil, &FieldError{Key: "server.tls_key", Msg: err.Error()}
+	}
+	cert, err := tls.LoadX509KeyPair(c.Server.TLSCert, c.Server.TLSKey)
+	if err != nil {
+		// crypto/tls's messages name no file and show no key material.
+		return nil, &FieldError{Key: "server.tls_cert", Msg: "with server.tls_key: " + err.Error()}
+	}
+	return &cert, nil
 }
 
 // MOTDLines is the message of the day: motd_file if set, else motd.

@@ -1,13 +1,17 @@
 package config
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/directus-ircd/directus-ircd/internal/testcert"
 )
 
 func TestExampleIsDefaultAndDocumentsEveryKey(t *testing.T) {
@@ -54,6 +58,11 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 		{"unknown env", "", []string{"DIRECTUS_IRCD_DIRECTUS_TOKN=x"}, "DIRECTUS_IRCD_DIRECTUS_TOKN is not a configuration key"},
 		{"bad env int", "", []string{"DIRECTUS_IRCD_CHANNEL_HISTORY=lots"}, "channel.history"},
 		{"bad env listen", "", []string{"DIRECTUS_IRCD_SERVER_LISTEN=6667"}, "server.listen"},
+		{"no listener", "server:\n  listen: []\n", nil, "server.listen"},
+		{"bad tls listen", "server:\n  tls_listen: [6697]\n", nil, "server.tls_listen"},
+		{"tls without cert", "server:\n  tls_listen: [127.0.0.1:6697]\n", nil, "server.tls_cert"},
+		{"tls without key", "server:\n  tls_listen: [127.0.0.1:6697]\n  tls_cert: /x.crt\n", nil, "server.tls_key"},
+		{"tls cert missing", "server:\n  tls_listen: [127.0.0.1:6697]\n  tls_cert: /nonexistent.crt\n  tls_key: /nonexistent.key\n", nil, "server.tls_cert"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -62,6 +71,32 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 				t.Fatalf("error = %v, want it to contain %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestTLSCertificate(t *testing.T) {
+	dir := t.TempDir()
+	a := testcert.Write(t, dir, "a")
+	b := testcert.Write(t, dir, "b")
+	good := fmt.Sprintf("server:\n  tls_listen: [127.0.0.1:6697]\n  tls_cert: %s\n  tls_key: %s\n", a.CertFile, a.KeyFile)
+	c, err := Load(writeConfig(t, good), nil)
+	if err != nil {
+		t.Fatalf("valid TLS settings refused: %v", err)
+	}
+	cert, err := c.TLSCertificate()
+	if err != nil || !bytes.Equal(cert.Certificate[0], a.Cert.Raw) {
+		t.Fatalf("TLSCertificate = %v, %v; want a's certificate", cert, err)
+	}
+	// Only the TLS listener: plain listen may be empty.
+	if _, err := Load(writeConfig(t, good+"  listen: []\n"), nil); err != nil {
+		t.Fatalf("TLS-only listening refused: %v", err)
+	}
+	// A key that does not match the certificate is refused by name, without key material.
+	mismatch := fmt.Sprintf("server:\n  tls_listen: [127.0.0.1:6697]\n  tls_cert: %s\n  tls_key: %s\n", a.CertFile, b.KeyFile)
+	_, err = Load(writeConfig(t, mismatch), nil)
+	var fe *FieldError
+	if !errors.As(err, &fe) || fe.Key != "server.tls_cert" || strings.Contains(err.Error(), "PRIVATE KEY") {
+		t.Fatalf("mismatched pair: %v", err)
 	}
 }
 

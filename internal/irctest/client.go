@@ -39,6 +39,12 @@ func Dial(t testing.TB, addr string) *Client {
 	if err != nil {
 		t.Fatalf("irctest: dial %s: %v", addr, err)
 	}
+	return New(t, conn)
+}
+
+// New speaks IRC over an established connection (a TLS one, say); it is closed at the end of
+// the test.
+func New(t testing.TB, conn net.Conn) *Client {
 	c := &Client{t: t, conn: conn}
 	c.cond = sync.NewCond(&c.mu)
 	go c.read()
