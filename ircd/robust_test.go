@@ -2,6 +2,7 @@ package ircd
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -201,9 +202,18 @@ func TestConnectionLimits(t *testing.T) {
 // listen serves the test server on a loopback port.
 func listen(t *testing.T, e *testEnv) net.Listener {
 	t.Helper()
+	return serveOn(t, e, nil)
+}
+
+// serveOn serves e on a new loopback port, over TLS when tlsCfg is set.
+func serveOn(t *testing.T, e *testEnv, tlsCfg *tls.Config) net.Listener {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
 	}
 	served := make(chan error, 1)
 	go func() { served <- e.srv.Serve(e.ctx, ln) }()

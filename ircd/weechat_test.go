@@ -2,6 +2,7 @@ package ircd
 
 import (
 	"context"
+	"crypto/tls"
 	"net"
 	"os"
 	"os/exec"
@@ -13,10 +14,12 @@ import (
 
 	"github.com/ergochat/irc-go/ircmsg"
 
+	"github.com/directus-ircd/directus-ircd/internal/testcert"
 	"github.com/directus-ircd/directus-ircd/internal/testdeps"
 )
 
-// TestWeeChat runs Debian's weechat-headless against the server: it logs in with SASL PLAIN
+// TestWeeChat runs Debian's weechat-headless against the server, over plain TCP and over TLS:
+// it logs in with SASL PLAIN
 // (its nick forced to Alice), joins, says a line that an ircevent client receives, and receives
 // a line from that client. Debian's weechat-headless has no fifo plugin (that is in
 // weechat-plugins), so WeeChat is driven by its server option "command", run after the
@@ -25,8 +28,28 @@ import (
 // With CI=true a missing weechat-headless fails the test (dev/test-deps.sh installs it).
 func TestWeeChat(t *testing.T) {
 	bin := testdeps.Program(t, "weechat-headless", "run dev/test-deps.sh")
+	for _, tt := range []struct {
+		name   string
+		useTLS bool
+	}{{"plain", false}, {"tls", true}} {
+		t.Run(tt.name, func(t *testing.T) { weechatTalks(t, bin, tt.useTLS) })
+	}
+}
+
+// weechatTalks has WeeChat log in (over TLS or not), join, say a line that an ircevent client
+// on a plain port receives, and receive that client's answer.
+func weechatTalks(t *testing.T, bin string, useTLS bool) {
 	e := newTestEnv(t, nil)
 	ln := listen(t, e)
+	weechatLn := ln
+	if useTLS {
+		pair := testcert.Write(t, t.TempDir(), "weechat")
+		cert, err := tls.LoadX509KeyPair(pair.CertFile, pair.KeyFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		weechatLn = serveOn(t, e, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	}
 
 	// The other side: an ircevent client logged in as bob with PASS.
 	events := make(chan ircmsg.Message, 16)
@@ -49,7 +72,7 @@ func TestWeeChat(t *testing.T) {
 	defer other.Quit()
 	<-joined
 
-	w := startWeeChat(t, bin, ln.Addr().(*net.TCPAddr), "alice", "wonderland",
+	w := startWeeChat(t, bin, weechatLn.Addr().(*net.TCPAddr), useTLS, "alice", "wonderland",
 		"/join #chat;/msg #chat hello from weechat")
 	for _, want := range []string{"JOIN", "PRIVMSG"} {
 		select {
@@ -73,6 +96,13 @@ func TestWeeChat(t *testing.T) {
 	w.waitLog("irc.server.test.weechatlog", "Welcome to the TestNet IRC network, Alice")
 }
 
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
+
 type weechat struct {
 	t    *testing.T
 	dir  string
@@ -82,15 +112,19 @@ type weechat struct {
 
 // startWeeChat starts weechat-headless in a new directory with a server "test" for addr that
 // logs in with SASL PLAIN and runs command after the welcome.
-func startWeeChat(t *testing.T, bin string, addr *net.TCPAddr, login, password, command string) *weechat {
+func startWeeChat(t *testing.T, bin string, addr *net.TCPAddr, useTLS bool, login, password, command string) *weechat {
 	t.Helper()
 	dir := t.TempDir()
 	setup := []string{
 		"/set logger.file.flush_delay 0",
 		"/set logger.file.auto_log on",
 		"/server add test " + addr.IP.String() + "/" + strconv.Itoa(addr.Port),
-		"/set irc.server.test.ssl off", // WeeChat 3.8; 4.x calls it tls
-		"/set irc.server.test.tls off",
+		// WeeChat 3.8 calls them ssl and ssl_verify; 4.x tls and tls_verify. The certificate
+		// is a throwaway one: the daemon's test checks verification with Go's client.
+		"/set irc.server.test.ssl " + onOff(useTLS),
+		"/set irc.server.test.tls " + onOff(useTLS),
+		"/set irc.server.test.ssl_verify off",
+		"/set irc.server.test.tls_verify off",
 		"/set irc.server.test.nicks someone",
 		"/set irc.server.test.sasl_mechanism plain",
 		"/set irc.server.test.sasl_username " + login,
