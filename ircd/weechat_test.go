@@ -22,9 +22,10 @@ import (
 // it logs in with SASL PLAIN (its nick forced to Alice), joins, says a line that an ircevent
 // client receives, and receives a line from that client. Debian's weechat-headless has no
 // fifo plugin (that is in weechat-plugins), so WeeChat is driven by its server option
-// "command", run after the welcome: "/join #chat;/msg #chat ..." — the server runs a client's commands in order, so no
-// timing is involved. What WeeChat received is read from its logger plugin's channel log.
-// With CI=true a missing weechat-headless fails the test (dev/test-deps.sh installs it).
+// "command", run after the welcome: "/join #chat;/msg #chat ..." — the server runs a
+// client's commands in order, so no timing is involved. What WeeChat received is read from
+// its logger plugin's channel log. With CI=true a missing weechat-headless fails the test
+// (dev/test-deps.sh installs it).
 func TestWeeChat(t *testing.T) {
 	bin := testdeps.Program(t, "weechat-headless", "run dev/test-deps.sh")
 	for _, tt := range []struct {
