@@ -47,13 +47,20 @@ free_port() {
 directus_port=$(free_port)
 irc_port=$(free_port)
 while [ "$irc_port" = "$directus_port" ]; do irc_port=$(free_port); done
+health_port=$(free_port)
+while [ "$health_port" = "$directus_port" ] || [ "$health_port" = "$irc_port" ]; do health_port=$(free_port); done
 directus_url=http://127.0.0.1:$directus_port
 daemon_pid=
+bench_pid=
 status=0
 
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
+  if [ -n "$bench_pid" ] && kill -0 "$bench_pid" 2>/dev/null; then
+    kill -TERM "$bench_pid" 2>/dev/null || true
+    wait "$bench_pid" 2>/dev/null || true
+  fi
   if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
     kill -TERM "$daemon_pid" 2>/dev/null || true
     for _ in $(seq 1 150); do kill -0 "$daemon_pid" 2>/dev/null || break; sleep 0.1; done
@@ -96,6 +103,29 @@ log "provisioning it (directus-ircd setup)"
 bin/directus-ircd setup -url "$directus_url" -config "$work/daemon.yaml" > "$work/setup.log" 2>&1 ||
   { cat "$work/setup.log" >&2; log "setup failed"; exit 1; }
 
+# ircbench starts first: its event clock must be Directus's first subscription, so that
+# Directus serves it before the daemon's and fan-out can be timed from the Directus event.
+# Once the clock is subscribed it waits for the daemon (reads its pid from daemon.pid, and
+# waits for /readyz before subscribing its direct receiver, which must come after the daemon).
+log "starting ircbench ${quick[*]} ${pass[*]}"
+directus_pid=$(cat "$work/directus/run/pid" 2>/dev/null || echo 0)
+rm -f "$work/ircbench.ready" "$work/daemon.pid"
+bin/ircbench -irc "127.0.0.1:$irc_port" -directus "$directus_url" -directus-pid "$directus_pid" \
+  -ready-file "$work/ircbench.ready" -pid-file "$work/daemon.pid" \
+  -daemon-ready-url "http://127.0.0.1:$health_port/readyz" \
+  ${quick[@]+"${quick[@]}"} ${pass[@]+"${pass[@]}"} &
+bench_pid=$!
+for _ in $(seq 1 600); do
+  [ -e "$work/ircbench.ready" ] && break
+  kill -0 "$bench_pid" 2>/dev/null || break
+  sleep 0.2
+done
+if [ ! -e "$work/ircbench.ready" ]; then
+  wait "$bench_pid" 2>/dev/null || true
+  bench_pid=
+  log "ircbench did not get ready (see above)"; exit 1
+fi
+
 # The daemon: guests on (fan-out clients cost Directus nothing), no history replay on JOIN,
 # flood control and per-IP limit out of the way, warnings only in the log. It needs one file
 # descriptor per IRC client.
@@ -104,6 +134,7 @@ log "starting directus-ircd on 127.0.0.1:$irc_port"
   ulimit -Sn 20000 2>/dev/null || ulimit -Sn "$(ulimit -Hn)"
   exec env \
     DIRECTUS_IRCD_SERVER_LISTEN="127.0.0.1:$irc_port" \
+    DIRECTUS_IRCD_HEALTH_LISTEN="127.0.0.1:$health_port" \
     DIRECTUS_IRCD_SERVER_MAX_CLIENTS=20000 \
     DIRECTUS_IRCD_SERVER_MAX_CLIENTS_PER_IP=20000 \
     DIRECTUS_IRCD_SERVER_FLOOD_RATE=100000 \
@@ -116,23 +147,11 @@ log "starting directus-ircd on 127.0.0.1:$irc_port"
     bin/directus-ircd run -config "$work/daemon.yaml"
 ) > "$work/daemon.log" 2>&1 &
 daemon_pid=$!
-echo "$daemon_pid" > "$work/daemon.pid"
+echo "$daemon_pid" > "$work/daemon.pid.tmp" && mv "$work/daemon.pid.tmp" "$work/daemon.pid"
+log "daemon pid $daemon_pid"
 
-up=0
-for _ in $(seq 1 150); do
-  if ! kill -0 "$daemon_pid" 2>/dev/null; then
-    tail -20 "$work/daemon.log" >&2; log "the daemon exited during start"; exit 1
-  fi
-  if (exec 3<>"/dev/tcp/127.0.0.1/$irc_port") 2>/dev/null; then up=1; break; fi
-  sleep 0.2
-done
-[ "$up" = 1 ] || { tail -20 "$work/daemon.log" >&2; log "the daemon did not listen within 30 s"; exit 1; }
-log "daemon pid $daemon_pid, open-files limit $(awk '/Max open files/ {print $4}' "/proc/$daemon_pid/limits")"
-
-log "running ircbench ${quick[*]} ${pass[*]}"
-directus_pid=$(cat "$work/directus/run/pid" 2>/dev/null || echo 0)
-bin/ircbench -irc "127.0.0.1:$irc_port" -directus "$directus_url" -pid "$daemon_pid" -directus-pid "$directus_pid" \
-  ${quick[@]+"${quick[@]}"} ${pass[@]+"${pass[@]}"} || status=$?
+wait "$bench_pid" || status=$?
+bench_pid=
 
 if ! kill -0 "$daemon_pid" 2>/dev/null; then
   log "the daemon died during the run; last log lines:"

@@ -339,11 +339,11 @@ func (w *wsClient) create(text string) (chan wsFrame, error) {
 	})
 }
 
-// subscribe subscribes to create events of messages with the daemon's fields and no history.
-func (w *wsClient) subscribe(ctx context.Context) error {
+// subscribe subscribes to create events of messages with the given fields and no history.
+func (w *wsClient) subscribe(ctx context.Context, fields []string) error {
 	f, err := w.request(ctx, map[string]any{
 		"type": "subscribe", "collection": "messages", "event": "create",
-		"query": map[string]any{"fields": itemFields, "limit": 0},
+		"query": map[string]any{"fields": fields, "limit": 0},
 	})
 	if err != nil {
 		return err

@@ -17,6 +17,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"net/http"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -33,6 +34,10 @@ type options struct {
 	adminEmail    string
 	adminPassword string
 	pid           int
+	pidFile       string
+	readyFile     string
+	traceFile     string
+	readyURL      string
 	directusPID   int
 	quick         bool
 	phases        map[string]bool
@@ -43,13 +48,14 @@ type options struct {
 	tpBlocks   int
 	tpDuration time.Duration
 
-	fanSizes    []int
-	fanMsgs     int
-	fanWarmup   int
-	fanGap      time.Duration
-	connectRate float64
-	maxInflight int
-	costSizes   map[int]bool
+	fanSizes       []int
+	fanMsgs        int
+	fanWarmup      int
+	fanGap         time.Duration
+	fanWarmCreates int
+	connectRate    float64
+	maxInflight    int
+	costSizes      map[int]bool
 
 	settle     time.Duration
 	msgTimeout time.Duration
@@ -64,6 +70,13 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.adminEmail, "admin-email", envOr("DIRECTUS_ADMIN_EMAIL", "admin@example.com"), "Directus admin email (env DIRECTUS_ADMIN_EMAIL)")
 	fs.StringVar(&o.adminPassword, "admin-password", envOr("DIRECTUS_ADMIN_PASSWORD", "adminpass"), "Directus admin password (env DIRECTUS_ADMIN_PASSWORD)")
 	fs.IntVar(&o.pid, "pid", 0, "daemon process id, for RSS and its Directus connections (0: those figures are skipped)")
+	fs.StringVar(&o.pidFile, "pid-file", "", "file holding the daemon's process id, read once the daemon answers (instead of -pid)")
+	fs.StringVar(&o.readyFile, "ready-file", "", "written once ircbench's event clock is subscribed; start the daemon after it, so that Directus "+
+		"serves the clock before the daemon and fan-out can be timed from the Directus event (ircbench then waits up to 60 s for the daemon)")
+	fs.StringVar(&o.readyURL, "daemon-ready-url", "", "the daemon's health /readyz URL (loopback): wait until its subscription is live before "+
+		"subscribing ircbench's direct receiver, so that Directus serves the daemon first, as in a deployment")
+	fs.StringVar(&o.traceFile, "fanout-trace", "", "fan-out: append one CSV line per message to this file "+
+		"(N, message, create→event, event→first receipt, first→last receipt, ms; empty when the clock missed it)")
 	fs.IntVar(&o.directusPID, "directus-pid", 0, "Directus (node) process id, for its CPU use per phase (optional)")
 	fs.BoolVar(&o.quick, "quick", false, "short run (fan-out up to 1,000 clients, about 1-2 minutes)")
 	phases := fs.String("phases", "cost,latency,throughput,fanout", "comma-separated phases to run: cost, latency, throughput, fanout (fanout includes memory)")
@@ -77,6 +90,7 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.fanMsgs, "fanout-msgs", 200, "fan-out: measured messages per size (quick: 40)")
 	fs.IntVar(&o.fanWarmup, "fanout-warmup", 3, "fan-out: warm-up messages per size (checked for loss, not timed)")
 	fs.DurationVar(&o.fanGap, "fanout-gap", 20*time.Millisecond, "fan-out: pause after every client got a message")
+	fs.IntVar(&o.fanWarmCreates, "fanout-warm-creates", 400, "fan-out: untimed direct creates that warm Directus up first (quick: 100)")
 	fs.Float64Var(&o.connectRate, "connect-rate", 250, "fan-out: new IRC connections per second (quick: 400)")
 	fs.IntVar(&o.maxInflight, "max-inflight", 200, "fan-out: connections still registering/joining at once")
 	cost := fs.String("cost-sizes", "1000", "fan-out sizes at which the daemon's Directus connections are counted again")
@@ -97,6 +111,7 @@ func parseFlags(args []string) (options, error) {
 		quickInt("lat-msgs", &o.latMsgs, 200)
 		quickInt("tp-blocks", &o.tpBlocks, 2)
 		quickInt("fanout-msgs", &o.fanMsgs, 40)
+		quickInt("fanout-warm-creates", &o.fanWarmCreates, 100)
 		if !set["tp-duration"] {
 			o.tpDuration = 4 * time.Second
 		}
@@ -243,9 +258,11 @@ type bench struct {
 	directusPort int
 	tokens       map[string]string // first name → static token
 
-	wsCreate *wsClient // creates for the direct paths, probes and fan-out (user Benchws)
-	wsSub    *wsClient // subscribed like the daemon: the direct receiver (user Benchws)
-	seq      atomic.Int64
+	wsCreate   *wsClient // creates for the direct paths, probes and fan-out (user Benchws)
+	wsSub      *wsClient // subscribed like the daemon: the direct receiver (user Benchws)
+	wsClock    *wsClient // subscribed before the daemon (with -ready-file): when Directus emits an event
+	clockFirst bool      // wsClock was subscribed before the daemon started
+	seq        atomic.Int64
 
 	// routing of wsSub's events
 	dlat    chan hit
@@ -260,6 +277,7 @@ type bench struct {
 	latB      *ircClient
 	rec       recorder
 	receivers []*receiver
+	poll      *receiverPoll // reads the receivers; nil until the first is dialled
 }
 
 type hit struct {
@@ -268,12 +286,12 @@ type hit struct {
 }
 
 func (b *bench) run(ctx context.Context) error {
-	o := b.o
 	b.rep.add("loadavg_1m_start", "load average (1 min) at start", loadAvg1(), "load")
 	defer func() { b.rep.add("loadavg_1m_end", "load average (1 min) at end", loadAvg1(), "load") }()
 	if err := b.setup(ctx); err != nil {
 		return err
 	}
+	o := b.o // after setup, which may have read the daemon's pid
 	if o.phases["cost"] || o.phases["throughput"] {
 		if err := b.connectSenders(ctx); err != nil {
 			return err
@@ -293,6 +311,19 @@ func (b *bench) run(ctx context.Context) error {
 			return err
 		}
 	}
+	// Fan-out runs before latency and throughput: it needs the event clock, which Directus
+	// serves before the daemon's subscription; the other phases run without it, so that the
+	// daemon's subscription is the first again, as in a deployment without ircbench.
+	if o.phases["fanout"] {
+		if err := phase("fan-out and memory", b.fanout); err != nil {
+			return err
+		}
+		b.closeReceivers()
+	}
+	if b.wsClock != nil {
+		b.wsClock.Close()
+		b.wsClock = nil
+	}
 	if o.phases["latency"] {
 		if err := phase("latency", b.latency); err != nil {
 			return err
@@ -300,11 +331,6 @@ func (b *bench) run(ctx context.Context) error {
 	}
 	if o.phases["throughput"] {
 		if err := phase("throughput", b.throughput); err != nil {
-			return err
-		}
-	}
-	if o.phases["fanout"] {
-		if err := phase("fan-out and memory", b.fanout); err != nil {
 			return err
 		}
 	}
@@ -350,24 +376,114 @@ func (b *bench) setup(ctx context.Context) error {
 	b.subSeen = make(chan hit, 64)
 	b.probes = make(chan wsEvent, 64)
 	b.latRecv = make(chan hit, 64)
-	b.wsSub, err = dialWS(ctx, o.directusURL, "sub", b.tokens["Benchws"], b.onSubEvent)
+	// The event clock asks for the text only, so that Directus's re-read for it is as cheap
+	// as it can be; it is closed after the fan-out phase.
+	b.wsClock, err = dialWS(ctx, o.directusURL, "clock", b.tokens["Benchws"], b.onClockEvent)
 	if err != nil {
 		return err
 	}
-	if err := b.wsSub.subscribe(ctx); err != nil {
+	if err := b.wsClock.subscribe(ctx, []string{"text"}); err != nil {
 		return err
 	}
 	b.wsCreate, err = dialWS(ctx, o.directusURL, "create", b.tokens["Benchws"], nil)
 	if err != nil {
 		return err
 	}
-	// The daemon must be up: a guest that joins proves it.
-	c, err := dialIRC(ctx, o.ircAddr, "probe", "", "benchprobe", nil)
-	if err != nil {
-		return fmt.Errorf("daemon at %s: %w", o.ircAddr, err)
+	if o.readyFile != "" {
+		if err := os.WriteFile(o.readyFile, []byte("subscribed\n"), 0o644); err != nil {
+			return fmt.Errorf("-ready-file: %w", err)
+		}
+		b.clockFirst = true
+		b.log.Printf("event clock subscribed; waiting for the daemon at %s", o.ircAddr)
 	}
-	c.Close()
+	if err := b.waitDaemon(ctx); err != nil {
+		return err
+	}
+	// The direct receiver subscribes after the daemon, as a web page would: Directus serves
+	// subscriptions in the order they were made.
+	b.wsSub, err = dialWS(ctx, o.directusURL, "sub", b.tokens["Benchws"], b.onSubEvent)
+	if err != nil {
+		return err
+	}
+	return b.wsSub.subscribe(ctx, itemFields)
+}
+
+// waitDaemon waits until a guest can join the channel (up to 60 s when ircbench started
+// first), then reads the daemon's pid from -pid-file.
+func (b *bench) waitDaemon(ctx context.Context) error {
+	o := b.o
+	deadline := time.Now()
+	if o.readyFile != "" {
+		deadline = deadline.Add(60 * time.Second)
+	}
+	for {
+		c, err := dialIRC(ctx, o.ircAddr, "probe", "", "benchprobe", nil)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("daemon at %s: %w", o.ircAddr, err)
+		}
+		if err := sleepCtx(ctx, 200*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	if o.readyURL != "" {
+		if err := waitReady(ctx, o.readyURL, deadline.Add(30*time.Second)); err != nil {
+			return err
+		}
+	}
+	if o.pidFile == "" {
+		return nil
+	}
+	raw, err := os.ReadFile(o.pidFile)
+	if err != nil {
+		return fmt.Errorf("-pid-file: %w", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+	if err != nil || pid <= 0 {
+		return fmt.Errorf("-pid-file %s: not a process id: %q", o.pidFile, excerpt(raw, 40))
+	}
+	b.o.pid = pid
 	return nil
+}
+
+// waitReady polls the daemon's /readyz until it answers 200 (its Directus subscription is
+// live) or deadline passes.
+func waitReady(ctx context.Context, url string, deadline time.Time) error {
+	hc := &http.Client{Timeout: 2 * time.Second}
+	for {
+		resp, err := hc.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("HTTP %d", resp.StatusCode)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("daemon not ready at %s: %w", url, err)
+		}
+		if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
+
+// onClockEvent records when Directus emitted a fan-out message (reader goroutine).
+func (b *bench) onClockEvent(ev wsEvent) {
+	for _, it := range ev.Items {
+		if kind, rest, _ := strings.Cut(it.Text, " "); kind == "fo" {
+			if n, err := strconv.ParseInt(rest, 10, 64); err == nil {
+				if st := b.rec.step.Load(); st != nil {
+					if m := n - st.base; m >= 0 && m < int64(st.msgs) {
+						st.clockAt[m].CompareAndSwap(0, ev.At.UnixNano())
+					}
+				}
+			}
+		}
+	}
 }
 
 // onSubEvent routes the direct subscriber's create events (reader goroutine: no blocking).
@@ -423,7 +539,7 @@ func (b *bench) closeAll() {
 				c.Close()
 			}
 		}
-		for _, w := range []*wsClient{b.wsCreate, b.wsSub} {
+		for _, w := range []*wsClient{b.wsCreate, b.wsSub, b.wsClock} {
 			if w != nil {
 				w.Close()
 			}
