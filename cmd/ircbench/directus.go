@@ -331,11 +331,17 @@ func (w *wsClient) closeErr() error {
 	return nil
 }
 
-// create sends an items create of text and returns the channel of its reply.
+// create sends an items create of text, asking for the daemon's fields in the reply, and
+// returns the channel of its reply.
 func (w *wsClient) create(text string) (chan wsFrame, error) {
+	return w.createWith(text, itemFields)
+}
+
+// createWith is create with the reply's fields.
+func (w *wsClient) createWith(text string, fields []string) (chan wsFrame, error) {
 	return w.send(map[string]any{
 		"type": "items", "collection": "messages", "action": "create",
-		"data": map[string]any{"text": text}, "query": map[string]any{"fields": itemFields},
+		"data": map[string]any{"text": text}, "query": map[string]any{"fields": fields},
 	})
 }
 

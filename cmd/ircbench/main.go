@@ -399,13 +399,32 @@ func (b *bench) setup(ctx context.Context) error {
 	if err := b.waitDaemon(ctx); err != nil {
 		return err
 	}
-	// The direct receiver subscribes after the daemon, as a web page would: Directus serves
-	// subscriptions in the order they were made.
-	b.wsSub, err = dialWS(ctx, o.directusURL, "sub", b.tokens["Benchws"], b.onSubEvent)
+	return b.openDirect(ctx)
+}
+
+// openDirect connects and subscribes ircbench's direct receiver. It subscribes after the
+// daemon, as a web page would: Directus serves subscriptions in the order they were made.
+func (b *bench) openDirect(ctx context.Context) error {
+	w, err := dialWS(ctx, b.o.directusURL, "sub", b.tokens["Benchws"], b.onSubEvent)
 	if err != nil {
 		return err
 	}
-	return b.wsSub.subscribe(ctx, itemFields)
+	if err := w.subscribe(ctx, itemFields); err != nil {
+		w.Close()
+		return err
+	}
+	b.wsSub = w
+	return nil
+}
+
+// closeDirect closes the direct receiver's connection, which ends its subscription.
+func (b *bench) closeDirect() error {
+	if b.wsSub == nil {
+		return nil
+	}
+	b.wsSub.Close()
+	b.wsSub = nil
+	return nil
 }
 
 // waitDaemon waits until a guest can join the channel (up to 60 s when ircbench started
@@ -509,14 +528,6 @@ func (b *bench) onSubEvent(ev wsEvent) {
 			select {
 			case b.probes <- ev:
 			default:
-			}
-		case "fo":
-			if n, err := strconv.ParseInt(rest, 10, 64); err == nil {
-				if st := b.rec.step.Load(); st != nil {
-					if m := n - st.base; m >= 0 && m < int64(st.msgs) {
-						st.subAt[m].CompareAndSwap(0, ev.At.UnixNano())
-					}
-				}
 			}
 		case "tp":
 			b.tpEv.Add(1)

@@ -32,7 +32,7 @@ func fakeServer(t *testing.T) (addr string, conns <-chan net.Conn) {
 func newStep(n, msgs int, base int64, expect int) *fanStep {
 	st := &fanStep{n: n, msgs: msgs, base: base,
 		recv: make([]atomic.Int64, msgs*n), count: make([]atomic.Int32, msgs), expect: make([]atomic.Int32, msgs),
-		full: make([]chan struct{}, msgs), sent: make([]time.Time, msgs), subAt: make([]atomic.Int64, msgs),
+		full: make([]chan struct{}, msgs), sent: make([]time.Time, msgs),
 		clockAt: make([]atomic.Int64, msgs)}
 	for i := range st.full {
 		st.full[i] = make(chan struct{})
