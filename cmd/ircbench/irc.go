@@ -44,12 +44,12 @@ func dialIRC(ctx context.Context, addr, name, pass, nick string, onLine func(*ir
 	c := &ircClient{name: name, conn: conn, onLine: onLine,
 		registered: make(chan struct{}), joined: make(chan struct{}), done: make(chan struct{})}
 	go c.readLoop()
-	var reg strings.Builder
-	if pass != "" {
-		reg.WriteString("PASS " + pass + "\r\n")
+	reg, err := registration(pass, nick)
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("irc %s: %w", name, err)
 	}
-	fmt.Fprintf(&reg, "NICK %s\r\nUSER %s 0 * :ircbench\r\nJOIN %s\r\n", nick, nick, channel)
-	if err := c.writeString(reg.String()); err != nil {
+	if err := c.writeString(string(reg)); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("irc %s: %w", name, err)
 	}
@@ -67,6 +67,26 @@ func dialIRC(ctx context.Context, addr, name, pass, nick string, onLine func(*ir
 		c.Close()
 		return nil, ctx.Err()
 	}
+}
+
+// registration is PASS (unless pass is ""), NICK, USER and JOIN of the channel, as lines.
+func registration(pass, nick string) ([]byte, error) {
+	var msgs []ircmsg.Message
+	if pass != "" {
+		msgs = append(msgs, ircmsg.MakeMessage(nil, "", "PASS", pass))
+	}
+	msgs = append(msgs, ircmsg.MakeMessage(nil, "", "NICK", nick),
+		ircmsg.MakeMessage(nil, "", "USER", nick, "0", "*", "ircbench"),
+		ircmsg.MakeMessage(nil, "", "JOIN", channel))
+	var out []byte
+	for _, m := range msgs {
+		line, err := m.LineBytesStrict(false, 512)
+		if err != nil {
+			return nil, fmt.Errorf("%s line: %w", m.Command, err)
+		}
+		out = append(out, line...)
+	}
+	return out, nil
 }
 
 func (c *ircClient) Nick() string {

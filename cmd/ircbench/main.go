@@ -418,13 +418,11 @@ func (b *bench) openDirect(ctx context.Context) error {
 }
 
 // closeDirect closes the direct receiver's connection, which ends its subscription.
-func (b *bench) closeDirect() error {
-	if b.wsSub == nil {
-		return nil
+func (b *bench) closeDirect() {
+	if b.wsSub != nil {
+		b.wsSub.Close()
+		b.wsSub = nil
 	}
-	b.wsSub.Close()
-	b.wsSub = nil
-	return nil
 }
 
 // waitDaemon waits until a guest can join the channel (up to 60 s when ircbench started

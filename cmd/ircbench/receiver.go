@@ -98,8 +98,11 @@ func (p *receiverPoll) dial(ctx context.Context, addr string, idx int) (*receive
 	}
 	rc := &receiver{idx: idx, fd: fd, poll: p, joined: make(chan struct{}), done: make(chan struct{})}
 	nick := fmt.Sprintf("r%05d", idx)
-	reg := []byte(fmt.Sprintf("NICK %s\r\nUSER %s 0 * :ircbench\r\nJOIN %s\r\n", nick, nick, channel))
-	if err := writeAll(fd, reg); err != nil {
+	reg, err := registration("", nick)
+	if err == nil {
+		err = writeAll(fd, reg)
+	}
+	if err != nil {
 		syscall.Close(fd)
 		return nil, fmt.Errorf("register: %w", err)
 	}
