@@ -16,9 +16,9 @@ import (
 // receiverPoll runs the fan-out clients: thousands of guests whose sockets are read by one
 // epoll loop on one OS thread, the way an efficient load generator (or a bouncer) reads many
 // connections. ircbench shares the machine's two cores with the daemon and Directus, so the
-// receivers must cost as little as possible: a goroutine per connection costs a netpoll
-// wake-up and a goroutine switch per line, about as much CPU again as the read, and a
-// receipt was timestamped only when its goroutine got to run.
+// receivers must cost as little as possible: a goroutine per connection adds a netpoll
+// wake-up and a goroutine switch per line (about a quarter more CPU per message at N=5,000,
+// 56 against 43-48 ms), and a receipt was timestamped only when its goroutine got to run.
 //
 // The loop owns each receiver's partial line and sequence state; other goroutines only read
 // the atomic counters and the joined and done channels.
