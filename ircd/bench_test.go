@@ -104,7 +104,7 @@ func joinedClients(tb testing.TB, e *testEnv, n int, got chan<- time.Time, dial 
 		for _, c := range u.conns {
 			c.joinState = joined
 			e.srv.addMemberLocked(c)
-			u.joined++
+			e.srv.countJoinLocked(u)
 		}
 	}
 	e.srv.mu.Unlock()

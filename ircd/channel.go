@@ -80,7 +80,7 @@ func (c *Client) join() {
 
 	s.mu.Lock()
 	c.joinState = joined
-	c.u.joined++
+	s.countJoinLocked(c.u)
 	joinMsg := s.joinVariants(c.u)
 	if c.u.joined == 1 {
 		s.sendJoinedLocked(joinMsg, c)
@@ -182,7 +182,7 @@ func (s *Server) leaveLocked(c *Client, msgFor func(*user) ircmsg.Message) {
 	if was != joined {
 		return
 	}
-	c.u.joined--
+	s.countPartLocked(c.u)
 	if c.u.joined == 0 && msgFor != nil {
 		s.sendJoinedLocked(plainVariant(msgFor(c.u), s), c)
 	}
@@ -226,21 +226,61 @@ func (c *Client) part(reason string) bool {
 	return true
 }
 
-// namesLocked lists the nicks on the channel (each once), as nick or nick!user@host.
+// namesLocked lists the nicks on the channel (each once), as nick or nick!user@host, in
+// casefolded order.
 func (s *Server) namesLocked(userhost bool) []string {
-	names := make([]string, 0, len(s.users))
-	for _, u := range s.users {
-		if u.joined == 0 {
-			continue
-		}
+	names := make([]string, len(s.onChannel))
+	for i, u := range s.onChannel {
 		if userhost {
-			names = append(names, u.prefix())
+			names[i] = u.prefix()
 		} else {
-			names = append(names, u.nick)
+			names[i] = u.nick
 		}
 	}
-	slices.Sort(names)
 	return names
+}
+
+// countJoinLocked counts one more of u's connections on the channel; with the first, u is on it.
+// onChannel is kept in order as users come and go, so that NAMES needs no sort: a JOIN storm
+// of N clients would otherwise sort up to N nicks N times.
+func (s *Server) countJoinLocked(u *user) {
+	u.joined++
+	if u.joined == 1 {
+		i, _ := s.onChannelIndexLocked(u.folded)
+		s.onChannel = slices.Insert(s.onChannel, i, u)
+	}
+}
+
+// countPartLocked counts one fewer of u's connections on the channel; with the last, u is off.
+func (s *Server) countPartLocked(u *user) {
+	u.joined--
+	if u.joined == 0 {
+		s.dropOnChannelLocked(u)
+	}
+}
+
+// renameOnChannelLocked changes u's nick, moving it to its new place in onChannel.
+func (s *Server) renameOnChannelLocked(u *user, nick, folded string) {
+	if u.joined > 0 {
+		s.dropOnChannelLocked(u)
+	}
+	u.nick, u.folded = nick, folded
+	if u.joined > 0 {
+		i, _ := s.onChannelIndexLocked(folded)
+		s.onChannel = slices.Insert(s.onChannel, i, u)
+	}
+}
+
+func (s *Server) dropOnChannelLocked(u *user) {
+	if i, found := s.onChannelIndexLocked(u.folded); found {
+		s.onChannel = slices.Delete(s.onChannel, i, i+1)
+	}
+}
+
+func (s *Server) onChannelIndexLocked(folded string) (int, bool) {
+	return slices.BinarySearchFunc(s.onChannel, folded, func(u *user, f string) int {
+		return strings.Compare(u.folded, f)
+	})
 }
 
 // sendNames sends 353 lines packed up to the line limit, then 366.
@@ -313,12 +353,7 @@ func handleLIST(c *Client, msg *ircmsg.Message) {
 	if len(msg.Params) == 0 || slices.ContainsFunc(strings.Split(msg.Params[0], ","), s.isChannel) ||
 		strings.ContainsAny(msg.Params[0], "*?<>") {
 		s.mu.RLock()
-		count := 0
-		for _, u := range s.users {
-			if u.joined > 0 {
-				count++
-			}
-		}
+		count := len(s.onChannel)
 		topic := s.topic
 		s.mu.RUnlock()
 		c.numeric(rplList, cfg.Channel, strconv.Itoa(count), topic)

@@ -278,3 +278,70 @@ func TestQuitIsBroadcast(t *testing.T) {
 		t.Errorf("QUIT = %s %q", q.Source, q.Params)
 	}
 }
+
+// TestNamesOrder: NAMES lists nicks in casefolded order however users joined, renamed, parted
+// and quit (the order is kept as they come and go, not sorted per NAMES).
+func TestNamesOrder(t *testing.T) {
+	e := newTestEnv(t, nil)
+	conns := map[string]*testConn{}
+	for _, nick := range []string{"dave", "Carol", "bob", "Eve", "alice"} {
+		tc := e.dial()
+		tc.register(nick)
+		tc.joinChannel()
+		conns[nick] = tc
+	}
+	names := func() []string {
+		t.Helper()
+		tc := conns["alice"]
+		tc.send("NAMES #chat")
+		var got []string
+		for {
+			msg := tc.read()
+			if msg.Command == "366" {
+				return got
+			}
+			if msg.Command == "353" {
+				got = append(got, strings.Fields(lastParam(msg))...)
+			}
+		}
+	}
+	steps := []struct {
+		name string
+		do   func()
+		want []string
+	}{
+		{"after the joins", func() {}, []string{"alice|guest", "bob|guest", "Carol|guest", "dave|guest", "Eve|guest"}},
+		{"after a rename", func() {
+			conns["bob"].send("NICK Dan")
+			conns["bob"].waitFor("NICK")
+		}, []string{"alice|guest", "Carol|guest", "Dan|guest", "dave|guest", "Eve|guest"}},
+		{"after a part", func() {
+			conns["Carol"].send("PART #chat")
+			conns["Carol"].waitFor("PART")
+		}, []string{"alice|guest", "Dan|guest", "dave|guest", "Eve|guest"}},
+		{"a rename off the channel", func() {
+			conns["Carol"].send("NICK Aaron")
+			conns["Carol"].waitFor("NICK")
+		}, []string{"alice|guest", "Dan|guest", "dave|guest", "Eve|guest"}},
+		{"after a rejoin", func() {
+			conns["Carol"].joinChannel()
+		}, []string{"Aaron|guest", "alice|guest", "Dan|guest", "dave|guest", "Eve|guest"}},
+		{"after a quit", func() {
+			conns["dave"].send("QUIT :bye")
+			conns["dave"].waitFor("ERROR")
+			conns["alice"].waitFor("QUIT")
+		}, []string{"Aaron|guest", "alice|guest", "Dan|guest", "Eve|guest"}},
+	}
+	for _, step := range steps {
+		step.do()
+		conns["alice"].sync()
+		if got := names(); !slices.Equal(got, step.want) {
+			t.Errorf("%s: NAMES = %q, want %q", step.name, got, step.want)
+		}
+	}
+	e.srv.mu.RLock()
+	if n := len(e.srv.onChannel); n != 4 {
+		t.Errorf("%d users on the channel, want 4", n)
+	}
+	e.srv.mu.RUnlock()
+}

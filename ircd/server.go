@@ -30,6 +30,7 @@ type Server struct {
 	perIP     map[netip.Addr]int
 	users     map[string]*user // registered nicks, by casefolded nick
 	members   []*Client        // connections joined (or joining) the channel: broadcast recipients
+	onChannel []*user          // users with a joined connection, by casefolded nick (NAMES order)
 	regConns  int              // registered connections (attached to a user)
 	topic     string
 	topicBy   string
