@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 // receiverPoll runs the fan-out clients: thousands of guests whose sockets are read by one
@@ -200,7 +201,7 @@ func (p *receiverPoll) finishAll(why string) {
 // readOnce reads what one socket has (epoll is level-triggered: anything left is reported
 // again) and handles its complete lines, all timestamped at the read.
 func (rc *receiver) readOnce(buf []byte, at time.Time) {
-	n, err := syscall.Read(rc.fd, buf)
+	n, err := rawRead(rc.fd, buf)
 	switch {
 	case errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EINTR):
 		return
@@ -235,6 +236,18 @@ func (rc *receiver) readOnce(buf []byte, at time.Time) {
 	default:
 		rc.part = append(make([]byte, 0, len(data)), data...)
 	}
+}
+
+// rawRead is read(2) without the runtime's system-call bookkeeping. The socket is
+// non-blocking, so the call never parks the thread; and the runtime's monitor, which polls
+// every 20 µs while a thread keeps entering system calls that it may have to take over, can
+// back off (it was 9% of ircbench's CPU during the N=5,000 rounds with syscall.Read).
+func rawRead(fd int, buf []byte) (int, error) {
+	n, _, errno := syscall.RawSyscall(syscall.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(buf))), uintptr(len(buf)))
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(n), nil
 }
 
 // handleLine looks only at the command word of a line; only PRIVMSG lines carrying the
