@@ -246,8 +246,7 @@ func (s *Server) namesLocked(userhost bool) []string {
 func (s *Server) countJoinLocked(u *user) {
 	u.joined++
 	if u.joined == 1 {
-		i, _ := s.onChannelIndexLocked(u.folded)
-		s.onChannel = slices.Insert(s.onChannel, i, u)
+		s.addOnChannelLocked(u)
 	}
 }
 
@@ -259,16 +258,21 @@ func (s *Server) countPartLocked(u *user) {
 	}
 }
 
-// renameOnChannelLocked changes u's nick, moving it to its new place in onChannel.
-func (s *Server) renameOnChannelLocked(u *user, nick, folded string) {
-	if u.joined > 0 {
+// renameUserLocked changes u's nick, keeping onChannel in order.
+func (s *Server) renameUserLocked(u *user, nick, folded string) {
+	on := u.joined > 0
+	if on {
 		s.dropOnChannelLocked(u)
 	}
 	u.nick, u.folded = nick, folded
-	if u.joined > 0 {
-		i, _ := s.onChannelIndexLocked(folded)
-		s.onChannel = slices.Insert(s.onChannel, i, u)
+	if on {
+		s.addOnChannelLocked(u)
 	}
+}
+
+func (s *Server) addOnChannelLocked(u *user) {
+	i, _ := s.onChannelIndexLocked(u.folded)
+	s.onChannel = slices.Insert(s.onChannel, i, u)
 }
 
 func (s *Server) dropOnChannelLocked(u *user) {

@@ -156,7 +156,7 @@ func (s *Server) ServeConn(ctx context.Context, conn net.Conn) {
 }
 
 // open admits a connection and starts its writer, or refuses it with an ERROR line (nil).
-// stop ends the server-shutdown watch.
+// stop ends the server-shutdown watch. Not inlined: its locals would be ServeConn's frame.
 //
 //go:noinline
 func (s *Server) open(ctx context.Context, conn net.Conn) (c *Client, stop func() bool) {

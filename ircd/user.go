@@ -35,7 +35,7 @@ func (c *Client) changeNick(nick string) {
 	}
 	msg := ircmsg.MakeMessage(nil, u.prefix(), "NICK", nick)
 	delete(s.users, u.folded)
-	s.renameOnChannelLocked(u, nick, folded)
+	s.renameUserLocked(u, nick, folded)
 	s.users[folded] = u
 	s.sendUserLocked(u, plainVariant(msg, s), nil)
 	s.mu.Unlock()
