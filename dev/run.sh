@@ -13,11 +13,27 @@ directus_url=http://127.0.0.1:$DIRECTUS_PORT
 mkdir -p "$run_dir" bin
 
 web_pid=
+daemon_pid=
+status=0
+# cleanup stops what this script started, the daemon first (it says goodbye to its IRC clients
+# while Directus is still there), however the script ends: Ctrl-C, a TERM to this script
+# alone (a supervisor, `kill`), or an error. It can run twice (stop request, then EXIT).
 cleanup() {
-  [ -n "$web_pid" ] && kill "$web_pid" 2>/dev/null || true
+  if [ -n "$daemon_pid" ]; then
+    kill -TERM "$daemon_pid" 2>/dev/null || true
+    wait "$daemon_pid" 2>/dev/null || status=$?
+    daemon_pid=
+  fi
+  if [ -n "$web_pid" ]; then
+    kill "$web_pid" 2>/dev/null || true
+    web_pid=
+  fi
   dev/directus.sh stop || true
 }
 trap cleanup EXIT
+# A stop request is the normal end of `make run`: exit with the daemon's own status after its
+# graceful shutdown (0), as when the daemon alone gets Ctrl-C.
+trap 'cleanup; exit "$status"' INT TERM
 
 dev/directus.sh start
 go build -o bin/directus-ircd ./cmd/directus-ircd
@@ -45,6 +61,11 @@ cat <<MSG
   Ctrl-C stops the daemon, the web page server and Directus.
 
 MSG
+# In the background with `wait`, so that a signal to this script runs cleanup at once rather
+# than after the daemon has exited on its own (which a TERM to the script alone never causes).
 DIRECTUS_IRCD_SERVER_LISTEN=127.0.0.1:$irc_port DIRECTUS_IRCD_LOG_FORMAT=${DIRECTUS_IRCD_LOG_FORMAT:-console} \
-  bin/directus-ircd run -config "$run_dir/directus-ircd.yaml" || status=$?
-exit "${status:-0}"
+  bin/directus-ircd run -config "$run_dir/directus-ircd.yaml" &
+daemon_pid=$!
+wait "$daemon_pid" || status=$?
+daemon_pid=
+exit "$status"

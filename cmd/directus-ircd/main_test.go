@@ -59,45 +59,65 @@ func freePort(t *testing.T) string {
 }
 
 // What a newcomer does: `make run` (dev/run.sh), then an IRC client logs in, joins and
-// talks; Ctrl-C stops the daemon and Directus.
+// talks; Ctrl-C stops the daemon and Directus, and so does a TERM to the script alone (a
+// supervisor or `kill`), which once left the daemon running.
 func TestMakeRunAnswersAnIRCClient(t *testing.T) {
 	root, _ := filepath.Abs("../..")
 	_, err := os.Stat(filepath.Join(root, ".directus", "template.db"))
 	testdeps.Require(t, err == nil, "local Directus not installed: run `make test`")
-	ircPort := freePort(t)
-	state := t.TempDir()
-	cmd := exec.Command("bash", "dev/run.sh")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "IRC_PORT="+ircPort, "DIRECTUS_PORT="+freePort(t), "WEBCHAT_PORT="+freePort(t),
-		"DIRECTUS_STATE_DIR="+filepath.Join(state, "directus"), "RUN_DIR="+filepath.Join(state, "run"),
-		"DIRECTUS_IRCD_LOG_FORMAT=json")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Stdout = os.Stdout
-	w := startWatched(t, cmd, func(line string) { t.Log(line) })
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	})
-	w.waitLine(t, "listening for IRC clients", 4*time.Minute)
-	alice := irctest.Dial(t, "127.0.0.1:"+ircPort)
-	if nick := alice.RegisterSASL("alice", "alice@example.com", "alicepass"); nick != "Alice" {
-		t.Fatalf("nick = %q", nick)
+	stops := []struct {
+		name string
+		stop func(pid int) error
+	}{
+		{"Ctrl-C", func(pid int) error { return syscall.Kill(-pid, syscall.SIGINT) }},
+		{"TERM to the script alone", func(pid int) error { return syscall.Kill(pid, syscall.SIGTERM) }},
 	}
-	alice.Join("#chat")
-	bob := irctest.Dial(t, "127.0.0.1:"+ircPort)
-	bob.RegisterPass("bob", "bob:bobpass")
-	bob.Join("#chat")
-	alice.Send("PRIVMSG", "#chat", "hello from make run")
-	m := bob.Expect("PRIVMSG")
-	if m.Nick() != "Alice" || m.Params[1] != "hello from make run" {
-		t.Fatalf("bob got %v", m)
-	}
+	for _, st := range stops {
+		t.Run(st.name, func(t *testing.T) {
+			ircPort := freePort(t)
+			state := t.TempDir()
+			cmd := exec.Command("bash", "dev/run.sh")
+			cmd.Dir = root
+			cmd.Env = append(os.Environ(), "IRC_PORT="+ircPort, "DIRECTUS_PORT="+freePort(t), "WEBCHAT_PORT="+freePort(t),
+				"DIRECTUS_STATE_DIR="+filepath.Join(state, "directus"), "RUN_DIR="+filepath.Join(state, "run"),
+				"DIRECTUS_IRCD_LOG_FORMAT=json")
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+			cmd.Stdout = os.Stdout
+			w := startWatched(t, cmd, func(line string) { t.Log(line) })
+			t.Cleanup(func() {
+				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			})
+			w.waitLine(t, "listening for IRC clients", 4*time.Minute)
+			alice := irctest.Dial(t, "127.0.0.1:"+ircPort)
+			if nick := alice.RegisterSASL("alice", "alice@example.com", "alicepass"); nick != "Alice" {
+				t.Fatalf("nick = %q", nick)
+			}
+			alice.Join("#chat")
+			bob := irctest.Dial(t, "127.0.0.1:"+ircPort)
+			bob.RegisterPass("bob", "bob:bobpass")
+			bob.Join("#chat")
+			alice.Send("PRIVMSG", "#chat", "hello from make run")
+			m := bob.Expect("PRIVMSG")
+			if m.Nick() != "Alice" || m.Params[1] != "hello from make run" {
+				t.Fatalf("bob got %v", m)
+			}
 
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
-	w.waitExit(t, "make run after Ctrl-C", 60*time.Second)
-	if _, err := os.Stat(filepath.Join(state, "directus", "run", "pid")); err == nil {
-		t.Fatal("Directus still recorded as running after Ctrl-C")
+			if err := st.stop(cmd.Process.Pid); err != nil {
+				t.Fatal(err)
+			}
+			w.waitExit(t, "make run after "+st.name, 60*time.Second)
+			if _, err := os.Stat(filepath.Join(state, "directus", "run", "pid")); err == nil {
+				t.Fatalf("Directus still recorded as running after %s", st.name)
+			}
+			if text := alice.Closed(); text != "server shutting down" {
+				t.Errorf("the daemon's last word to alice = %q, want the shutdown ERROR", text)
+			}
+			if conn, err := net.Dial("tcp", "127.0.0.1:"+ircPort); err == nil {
+				conn.Close()
+				t.Fatalf("the IRC port still accepts connections after %s", st.name)
+			}
+		})
 	}
-	alice.Closed()
 }
 
 func TestRunWithWrongTokenExits(t *testing.T) {
