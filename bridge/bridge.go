@@ -30,6 +30,7 @@ import (
 type Config struct {
 	Collection     string
 	History        int
+	BackfillMax    int // most messages delivered after an outage (newest first); 0: 500
 	EmailDomain    string
 	ServerPassword string
 	ServiceToken   string
@@ -74,6 +75,7 @@ type Bridge struct {
 	guestWS creator // guests' creates, with the service token
 
 	online  atomic.Bool
+	status  statusBox // Status(): why the subscription is not live
 	everUp  atomic.Bool
 	closing atomic.Bool
 	posting sync.RWMutex // held for reading by each Post; Drain locks it to wait for them

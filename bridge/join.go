@@ -17,5 +17,6 @@ func (b *Bridge) Join(ctx context.Context, c *ircd.Client) ([]ircd.Message, erro
 	if !s.canRead {
 		return nil, &ircd.UserError{Text: "Your Directus account may not read " + b.cfg.Collection + ", so it cannot join"}
 	}
+	b.joinNotice(c)
 	return b.delivery.historyCopy(), nil
 }

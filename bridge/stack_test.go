@@ -76,6 +76,43 @@ func testLogger(t *testing.T) zerolog.Logger {
 
 // start runs a daemon and waits until its subscription is live.
 func (s *stack) start() {
+	s.t.Helper()
+	s.launch()
+	waitState(s.t, s.d.br, StateReady, 60*time.Second)
+}
+
+// withDirectus replaces the daemon's Directus client (before start) with one tuned by tune.
+func (s *stack) withDirectus(tune func(*directus.Config)) {
+	s.t.Helper()
+	cfg := directus.Config{URL: s.dx.URL, Logger: testLogger(s.t)}
+	tune(&cfg)
+	dc, err := directus.New(cfg)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.dc = dc
+}
+
+// waitState waits until the bridge is in state want and returns the status.
+func waitState(t *testing.T, br *Bridge, want State, timeout time.Duration) Status {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		changed := br.StatusChanged()
+		if st := br.Status(); st.State == want {
+			return st
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			st := br.Status()
+			t.Fatalf("bridge state %q (%v) after %s, want %q", st.State, st.Err, timeout, want)
+		}
+	}
+}
+
+// launch runs a daemon without waiting for its subscription.
+func (s *stack) launch() {
 	t := s.t
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -97,7 +134,6 @@ func (s *stack) start() {
 	go func() { defer d.wg.Done(); _ = srv.Serve(ctx, ln) }()
 	s.d = d
 	t.Cleanup(func() { s.stopDaemon() })
-	waitFor(t, "bridge ready", br.Ready)
 }
 
 // stopDaemon shuts the daemon down the way SIGTERM does.

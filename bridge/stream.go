@@ -4,8 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"slices"
+	"time"
 
 	"github.com/directus-ircd/directus-ircd/directus"
 )
@@ -37,31 +37,10 @@ func (h streamHandler) Connected(ctx context.Context, k *directus.Conn, init dir
 		}
 		b.reconcile(items)
 	}
-	wasUp := b.everUp.Swap(true)
-	if !b.online.Swap(true) && wasUp {
-		b.srv.NoticeAll("Directus is reachable again; held messages are being sent")
-		b.log.Info().Msg("directus reachable again")
-	}
+	b.everUp.Store(true)
+	b.online.Store(true)
+	b.setState(StateReady, nil)
 	b.outbox.kick()
-	return nil
-}
-
-func (b *Bridge) backfill(ctx context.Context, k *directus.Conn) error {
-	q := directus.Query{Fields: itemFields, Sort: []string{"id"}, Limit: intp(-1)}
-	if last := b.delivery.lastStreamID(); last != "" {
-		q.Filter = map[string]any{"id": map[string]any{"_gt": last}}
-	}
-	raws, err := k.Read(ctx, b.cfg.Collection, q)
-	if err != nil {
-		return fmt.Errorf("back-fill %s: %w", b.cfg.Collection, err)
-	}
-	n := 0
-	for _, it := range b.decodeAll(raws) {
-		if b.deliverCreate(it, nil, true) {
-			n++
-		}
-	}
-	b.log.Info().Int("read", len(raws)).Int("delivered", n).Msg("back-filled messages created during the outage")
 	return nil
 }
 
@@ -114,17 +93,18 @@ func (h streamHandler) Event(e directus.Event) {
 	}
 }
 
-// Disconnected implements directus.StreamHandler.
+// Disconnected implements directus.StreamHandler. Why the subscription is down is told by
+// Retrying, which follows, unless the daemon is stopping.
 func (h streamHandler) Disconnected(err error) {
-	b := h.b
+	h.b.online.Store(false)
 	if errors.Is(err, context.Canceled) {
-		b.online.Store(false) // the daemon is stopping, not Directus
-		return
+		h.b.setState(StateStopping, nil) // the daemon is stopping, not Directus
 	}
-	if b.online.Swap(false) {
-		b.log.Warn().Err(err).Msg("directus unreachable")
-		b.srv.NoticeAll(fmt.Sprintf("Directus is unreachable; messages you send are held for up to %s and sent when it is back", b.cfg.QueueMaxWait))
-	}
+}
+
+// Retrying implements directus.StreamRetrier: after each failed attempt and each drop.
+func (h streamHandler) Retrying(err error, _ time.Duration) {
+	h.b.setState(stateOf(err), err)
 }
 
 // decodeAll decodes the subscription's items and makes sure their authors are in the

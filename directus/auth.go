@@ -235,3 +235,27 @@ func (k *Conn) reauth() error {
 	k.log.Debug().Time("expires", t.Expires).Msg("directus: session renewed")
 	return nil
 }
+
+// tokenCheckLoop sends the static token again every Config.TokenCheck. Directus keeps a
+// socket authenticated after its token was removed or changed, so without this a rejected
+// token would go unnoticed until the next reconnect. A rejection ends the connection with
+// ErrInvalidCredentials (Directus closes it too); other failures are the connection's own.
+func (k *Conn) tokenCheckLoop(token string) {
+	defer k.wg.Done()
+	t := time.NewTicker(k.c.cfg.TokenCheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-k.done:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), k.c.cfg.RequestTimeout)
+		err := k.authenticate(ctx, token)
+		cancel()
+		if errors.Is(err, ErrInvalidCredentials) {
+			k.shutdown(fmt.Errorf("token check: %w", err))
+			return
+		}
+	}
+}

@@ -23,8 +23,11 @@ const (
 	DefaultHeartbeatTimeout = 75 * time.Second // 2 × Directus's 30 s heartbeat period + margin
 	DefaultPingInterval     = 25 * time.Second
 	DefaultEventBuffer      = 1024
-	DefaultReconnectMin     = 500 * time.Millisecond
-	DefaultReconnectMax     = 30 * time.Second
+	DefaultReconnectMin     = 200 * time.Millisecond
+	DefaultReconnectMax     = 5 * time.Second
+	DefaultProbeInterval    = 250 * time.Millisecond
+	DefaultRefusedRetry     = 30 * time.Second
+	DefaultTokenCheck       = 15 * time.Second
 )
 
 // Config configures a Client. Only URL is required.
@@ -51,6 +54,21 @@ type Config struct {
 	EventBuffer int
 	// ReconnectMin and ReconnectMax bound RunStream's exponential backoff.
 	ReconnectMin, ReconnectMax time.Duration
+	// ProbeInterval is how often RunStream asks GET /server/ping while
+	// Directus is down, so that it reconnects within about this long of
+	// Directus answering again rather than at the end of its backoff. Each
+	// probe times out after at most a second.
+	ProbeInterval time.Duration
+	// RefusedRetry is how long RunStream waits before trying again when
+	// Directus refuses it (the token is rejected, WebSockets are disabled):
+	// an operator has to fix that, so retrying fast only adds noise.
+	RefusedRetry time.Duration
+	// TokenCheck is how often a connection authenticated with a static
+	// token sends the token again (an auth frame), so that a token Directus
+	// no longer accepts ends the connection with ErrInvalidCredentials at
+	// once rather than at the next reconnect: Directus keeps an open socket
+	// authenticated after its token was removed. Negative disables it.
+	TokenCheck time.Duration
 	// Logger receives diagnostics. The zero value logs nothing. Secrets are
 	// never logged.
 	Logger zerolog.Logger
@@ -142,6 +160,9 @@ func withDefaults(cfg Config) Config {
 	def(&cfg.PingInterval, DefaultPingInterval)
 	def(&cfg.ReconnectMin, DefaultReconnectMin)
 	def(&cfg.ReconnectMax, DefaultReconnectMax)
+	def(&cfg.ProbeInterval, DefaultProbeInterval)
+	def(&cfg.RefusedRetry, DefaultRefusedRetry)
+	def(&cfg.TokenCheck, DefaultTokenCheck)
 	if cfg.EventBuffer <= 0 {
 		cfg.EventBuffer = DefaultEventBuffer
 	}

@@ -69,9 +69,13 @@ func (c *Client) dial(ctx context.Context, sess *session) (*Conn, error) {
 		k.Close()
 		return nil, fmt.Errorf("dial: %w", err)
 	}
-	if sess.renewable() {
+	switch {
+	case sess.renewable():
 		k.wg.Add(1)
 		go k.renewLoop()
+	case sess.cred.StaticToken != "" && c.cfg.TokenCheck > 0:
+		k.wg.Add(1)
+		go k.tokenCheckLoop(token)
 	}
 	k.log.Debug().Str("credentials", sess.cred.kind()).Msg("directus websocket connected")
 	return k, nil
@@ -92,7 +96,8 @@ func (c *Client) dialWebSocket(ctx context.Context) (*websocket.Conn, error) {
 		resp.Body.Close()
 		e := &Error{Op: op, Status: status, Message: http.StatusText(status)}
 		if status == http.StatusNotFound {
-			e.Message = "no WebSocket endpoint: is WEBSOCKETS_ENABLED=true set in Directus?"
+			e.Message = "no WebSocket endpoint (set WEBSOCKETS_ENABLED=true in Directus)"
+			e.Err = ErrWebSocketsDisabled
 		}
 		return nil, e
 	}

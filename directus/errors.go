@@ -34,6 +34,10 @@ var (
 	// ErrDisconnected: the WebSocket connection dropped or was closed while
 	// the operation was pending. The request may or may not have been executed.
 	ErrDisconnected = errors.New("disconnected")
+	// ErrWebSocketsDisabled: Directus answers HTTP but has no WebSocket
+	// endpoint (the upgrade gets 404: WEBSOCKETS_ENABLED is not true). It
+	// comes with ErrNotFound.
+	ErrWebSocketsDisabled = errors.New("websockets disabled")
 	// ErrSlowConsumer: a subscription was ended because its event buffer was
 	// full (the consumer stalled).
 	ErrSlowConsumer = errors.New("subscription consumer too slow")

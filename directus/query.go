@@ -22,6 +22,8 @@ type Query struct {
 	Page   *int           `json:"page,omitempty"`
 	Meta   string         `json:"meta,omitempty"`
 	Deep   map[string]any `json:"deep,omitempty"`
+	// Aggregate, e.g. {"count": "*"}, makes a read return aggregates instead of items.
+	Aggregate map[string]any `json:"aggregate,omitempty"`
 }
 
 // values encodes q as REST query parameters.
@@ -33,7 +35,7 @@ func (q Query) values() (url.Values, error) {
 	if len(q.Sort) > 0 {
 		v.Set("sort", strings.Join(q.Sort, ","))
 	}
-	for name, m := range map[string]map[string]any{"filter": q.Filter, "deep": q.Deep} {
+	for name, m := range map[string]map[string]any{"filter": q.Filter, "deep": q.Deep, "aggregate": q.Aggregate} {
 		if len(m) == 0 {
 			continue
 		}

@@ -128,6 +128,11 @@ func (k *Conn) dispatch(f inFrame) {
 	case f.Type == "pong":
 	case f.Type == "subscription":
 		k.dispatchSubscription(f)
+	case f.Type == "auth" && f.uid != "" && f.failed():
+		// A failed (re-)authentication: Directus closes the socket next, so end it here with
+		// the real cause rather than with the close that follows.
+		k.complete(f.uid, f)
+		k.shutdown(newServerError("ws auth", 0, f.serverError()))
 	case f.uid != "" && k.complete(f.uid, f):
 	case f.failed():
 		k.dispatchError(f)
@@ -176,6 +181,34 @@ func (k *Conn) Read(ctx context.Context, collection string, q Query) ([]json.Raw
 		return nil, err
 	}
 	return asArray(f.Data)
+}
+
+// Count returns how many items of collection match filter (nil: all), with one aggregate
+// read.
+func (k *Conn) Count(ctx context.Context, collection string, filter map[string]any) (int, error) {
+	rows, err := k.Read(ctx, collection, Query{Filter: filter, Aggregate: map[string]any{"count": "*"}})
+	if err != nil {
+		return 0, err
+	}
+	return parseCount("ws count "+collection, rows)
+}
+
+// parseCount reads [{"count": N}]; N is a number or, from some databases, a string.
+func parseCount(op string, rows []json.RawMessage) (int, error) {
+	if len(rows) != 1 {
+		return 0, protocolError(op, "%d aggregate rows, want 1", len(rows))
+	}
+	var r struct {
+		Count json.Number `json:"count"`
+	}
+	if err := json.Unmarshal(rows[0], &r); err != nil {
+		return 0, protocolError(op, "decode aggregate: %v", err)
+	}
+	n, err := strconv.Atoi(r.Count.String())
+	if err != nil || n < 0 {
+		return 0, protocolError(op, "count %q is not a count", r.Count)
+	}
+	return n, nil
 }
 
 // Update applies data to the items ids and returns them, read with q.

@@ -94,7 +94,8 @@ func newDaemon(cfg config.Config, log zerolog.Logger) (*daemon, error) {
 	dc, err := directus.New(directus.Config{
 		URL: cfg.Directus.URL, CAFile: cfg.Directus.CAFile,
 		DialTimeout: cfg.Directus.DialTimeout, RequestTimeout: cfg.Directus.RequestTimeout,
-		Logger: log.With().Str("component", "directus").Logger(),
+		ReconnectMax: cfg.Directus.ReconnectMax,
+		Logger:       log.With().Str("component", "directus").Logger(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("directus: %w", err)
@@ -248,8 +249,8 @@ func (d *daemon) startHealth(addr string) error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !d.bridge.Ready() {
-			http.Error(w, "directus unreachable", http.StatusServiceUnavailable)
+		if st := d.bridge.Status(); st.State != bridge.StateReady {
+			http.Error(w, st.State.String(), http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "ready")
@@ -285,7 +286,7 @@ func ircdConfig(c config.Config) (ircd.Config, error) {
 
 func bridgeConfig(c config.Config) bridge.Config {
 	return bridge.Config{
-		Collection: c.Directus.Collection, History: c.Channel.History,
+		Collection: c.Directus.Collection, History: c.Channel.History, BackfillMax: c.Channel.BackfillMax,
 		EmailDomain: c.Login.EmailDomain, ServerPassword: c.Login.ServerPassword,
 		ServiceToken: c.Directus.Token,
 		Guests:       c.Login.Guests, GuestsMayPost: c.Login.GuestsMayPost, GuestSuffix: c.Login.GuestSuffix,

@@ -60,6 +60,8 @@ type Channel struct {
 	Topic    string `yaml:"topic"`
 	AutoJoin bool   `yaml:"auto_join"`
 	History  int    `yaml:"history"`
+	// BackfillMax is the most messages delivered to IRC after an outage (the newest).
+	BackfillMax int `yaml:"backfill_max"`
 }
 
 // Directus is the connection to Directus.
@@ -70,6 +72,8 @@ type Directus struct {
 	CAFile         string        `yaml:"ca_file"`
 	DialTimeout    time.Duration `yaml:"dial_timeout"`
 	RequestTimeout time.Duration `yaml:"request_timeout"`
+	// ReconnectMax caps the subscription's reconnect backoff.
+	ReconnectMax time.Duration `yaml:"reconnect_max"`
 }
 
 // Login is how IRC logins map to Directus users.
@@ -116,10 +120,10 @@ func Default() Config {
 			SendQueue: 1024, FloodRate: 4, FloodBurst: 20,
 			ShutdownTimeout: 10 * time.Second,
 		},
-		Channel: Channel{Name: "#chat", Topic: "Chat with the Directus web page", History: 50},
+		Channel: Channel{Name: "#chat", Topic: "Chat with the Directus web page", History: 50, BackfillMax: 500},
 		Directus: Directus{
 			URL: "http://127.0.0.1:8055", Collection: "messages",
-			DialTimeout: 10 * time.Second, RequestTimeout: 15 * time.Second,
+			DialTimeout: 10 * time.Second, RequestTimeout: 15 * time.Second, ReconnectMax: 5 * time.Second,
 		},
 		Login: Login{
 			EmailDomain: "example.com", GuestSuffix: "|guest",
@@ -250,7 +254,8 @@ func (c *Config) Validate() error {
 		"server.registration_timeout": c.Server.RegistrationTimeout, "server.ping_interval": c.Server.PingInterval,
 		"server.ping_timeout": c.Server.PingTimeout, "server.shutdown_timeout": c.Server.ShutdownTimeout,
 		"directus.dial_timeout": c.Directus.DialTimeout, "directus.request_timeout": c.Directus.RequestTimeout,
-		"queue.max_wait": c.Queue.MaxWait, "login.failure_window": c.Login.FailureWindow,
+		"directus.reconnect_max": c.Directus.ReconnectMax,
+		"queue.max_wait":         c.Queue.MaxWait, "login.failure_window": c.Login.FailureWindow,
 		"login.revocation_check": c.Login.RevocationCheck,
 	} {
 		if d <= 0 {
@@ -262,6 +267,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Channel.History < 0 || c.Channel.History > 1000 {
 		return bad("channel.history", "must be between 0 and 1000")
+	}
+	if c.Channel.BackfillMax < 1 || c.Channel.BackfillMax > 100000 {
+		return bad("channel.backfill_max", "must be between 1 and 100000")
 	}
 	u, err := url.Parse(c.Directus.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
