@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -122,6 +123,7 @@ func (b *Bridge) skipTo(id string) {
 // queues. A queue that does not drain for paceStall belongs to a stuck client: the pacer stops
 // waiting for it until it drains (or, more likely, is dropped).
 type pacer struct {
+	stall    time.Duration // 0: paceStall
 	stalled  bool
 	lastFill float64
 	waited   time.Duration
@@ -157,7 +159,7 @@ func (p *pacer) wait(ctx context.Context, srv Server) error {
 			progress = time.Now()
 		}
 		p.lastFill = fill
-		if time.Since(progress) > paceStall {
+		if time.Since(progress) > cmp.Or(p.stall, paceStall) {
 			p.stalled = true
 			return nil
 		}
