@@ -1,9 +1,12 @@
 package directus
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 func TestNewDerivesWebSocketURL(t *testing.T) {
@@ -59,5 +62,50 @@ func TestBackoff(t *testing.T) {
 	b.reset()
 	if b.next(); b.cur != 100 {
 		t.Fatalf("after reset: %d", b.cur)
+	}
+}
+
+func TestRetrierDelays(t *testing.T) {
+	cfg := withDefaults(Config{ReconnectMin: 100, ReconnectMax: 1000, RefusedRetry: 30000})
+	unreachableErr := unreachable("ws dial", errors.New("connection refused"))
+	dropped := &Error{Op: "ws read", Err: fmt.Errorf("%w: connection closed (code 1006)", ErrDisconnected)}
+	rejected := &Error{Op: "ws auth", Code: "AUTH_FAILED"}
+	noWS := &Error{Op: "ws dial", Status: 404, Err: ErrWebSocketsDisabled}
+	type step struct {
+		connected bool
+		err       error
+		min, max  time.Duration
+		probe     bool
+	}
+	for _, tc := range []struct {
+		name  string
+		steps []step
+	}{
+		{"unreachable: backoff up to the cap, probing", []step{
+			{true, dropped, 50, 100, true}, {false, unreachableErr, 100, 200, true}, {false, unreachableErr, 200, 400, true},
+			{false, unreachableErr, 400, 800, true}, {false, unreachableErr, 500, 1000, true}, {false, unreachableErr, 500, 1000, true},
+		}},
+		{"a connect resets the backoff", []step{
+			{false, unreachableErr, 50, 100, true}, {false, unreachableErr, 100, 200, true}, {true, dropped, 50, 100, true},
+		}},
+		{"rejected token: once as usual, then slowly, no probing", []step{
+			{true, rejected, 50, 100, false}, {false, rejected, 15000, 30000, false}, {false, rejected, 15000, 30000, false},
+		}},
+		{"websockets disabled: the same", []step{
+			{false, noWS, 50, 100, false}, {false, noWS, 15000, 30000, false},
+		}},
+		{"a refusal that clears goes back to the backoff", []step{
+			{false, noWS, 50, 100, false}, {false, noWS, 15000, 30000, false}, {false, unreachableErr, 100, 200, true},
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := retrier{cfg: &cfg, b: backoff{min: cfg.ReconnectMin, max: cfg.ReconnectMax}}
+			for i, s := range tc.steps {
+				d, probe := r.next(s.connected, s.err)
+				if d < s.min || d > s.max || probe != s.probe {
+					t.Errorf("step %d (%v): delay %d probe %v, want %d–%d probe %v", i, s.err, d, probe, s.min, s.max, s.probe)
+				}
+			}
+		})
 	}
 }

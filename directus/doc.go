@@ -46,14 +46,17 @@
 // RunStream keeps one subscription alive: it dials, subscribes, calls
 // StreamHandler.Connected (back-fill there) before any live event, passes
 // events on, and after a drop calls Disconnected and reconnects with
-// exponential backoff and jitter.
+// exponential backoff and jitter, probing GET /server/ping meanwhile so that
+// it reconnects as soon as Directus answers again. A StreamRetrier learns
+// why each attempt failed; refusals (Refused: rejected credentials,
+// ErrWebSocketsDisabled) are retried only every Config.RefusedRetry.
 //
 // # Errors and secrets
 //
 // Failures are *Error; errors.Is classifies them with ErrInvalidCredentials,
 // ErrTokenExpired, ErrForbidden, ErrNotFound, ErrInvalidRequest,
-// ErrDuplicate, ErrUnreachable, ErrProtocol, ErrDisconnected and
-// ErrSlowConsumer. Passwords and tokens never appear in error texts or log
-// lines (zerolog, Config.Logger); frames are logged by type, uid and code
-// only.
+// ErrDuplicate, ErrUnreachable, ErrProtocol, ErrDisconnected,
+// ErrWebSocketsDisabled and ErrSlowConsumer. Passwords and tokens never
+// appear in error texts or log lines (zerolog, Config.Logger); frames are
+// logged by type, uid and code only.
 package directus
