@@ -76,3 +76,21 @@ func joinNotice(t *testing.T, s *stack, user, want string) {
 	}
 	t.Errorf("%s got no NOTICE containing %q on JOIN", user, want)
 }
+
+func TestStateOfStreamErrors(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want State
+	}{
+		{&directus.Error{Op: "ws auth", Code: "AUTH_FAILED"}, StateTokenRejected},
+		{&directus.Error{Op: "ws dial", Status: http.StatusUnauthorized}, StateTokenRejected},
+		{&directus.Error{Op: "ws dial", Status: http.StatusNotFound, Err: directus.ErrWebSocketsDisabled}, StateWebSocketsDisabled},
+		{&directus.Error{Op: "ws dial", Err: directus.ErrUnreachable}, StateUnreachable},
+		{&directus.Error{Op: "ws read", Err: directus.ErrDisconnected}, StateUnreachable},
+		{errors.New("back-fill: something else"), StateUnreachable},
+	} {
+		if got := stateOf(tc.err); got != tc.want {
+			t.Errorf("stateOf(%v) = %q, want %q", tc.err, got, tc.want)
+		}
+	}
+}
