@@ -94,6 +94,9 @@ func TestRetrierDelays(t *testing.T) {
 		{"websockets disabled: the same", []step{
 			{false, noWS, 50, 100, false}, {false, noWS, 15000, 30000, false},
 		}},
+		{"a connect forgets earlier refusals", []step{
+			{false, rejected, 50, 100, false}, {true, rejected, 50, 100, false}, {false, rejected, 15000, 30000, false},
+		}},
 		{"a refusal that clears goes back to the backoff", []step{
 			{false, noWS, 50, 100, false}, {false, noWS, 15000, 30000, false}, {false, unreachableErr, 100, 200, true},
 		}},

@@ -23,7 +23,7 @@ type StreamHandler interface {
 	Event(e Event)
 	// Disconnected is called once for each connection that reached
 	// Connected, when it ends (also when ctx ends). Failed connection
-	// attempts in between are logged, not reported.
+	// attempts in between are logged, and reported to a StreamRetrier.
 	Disconnected(err error)
 }
 
@@ -86,7 +86,7 @@ type retrier struct {
 func (r *retrier) next(connected bool, err error) (time.Duration, bool) {
 	if connected {
 		r.b.reset()
-		r.attempt, r.early = 0, false
+		r.attempt, r.refusals, r.early = 0, 0, false
 	}
 	r.attempt++
 	if Refused(err) {
