@@ -1,4 +1,4 @@
-package bridge
+package bridge_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/ergochat/irc-go/ircmsg"
 
+	"github.com/directus-ircd/directus-ircd/internal/config"
 	"github.com/directus-ircd/directus-ircd/internal/irctest"
 )
 
@@ -277,7 +278,7 @@ func TestSameAccountOnTwoConnections(t *testing.T) {
 }
 
 func TestGuests(t *testing.T) {
-	s := newStack(t, nil, func(c *Config) { c.Guests, c.GuestsMayPost = true, true })
+	s := newStack(t, nil, func(c *config.Config) { c.Login.Guests, c.Login.GuestsMayPost = true, true })
 	alice := login(t, s, "a", "alice", "alicepass")
 	carol := s.web("carol@example.com", "carolpass")
 	guest := irctest.Dial(t, s.d.addr)
@@ -308,7 +309,7 @@ func TestGuestsOffRequiresLogin(t *testing.T) {
 
 // A client retrying a wrong password cannot get the account suspended through the bridge.
 func TestFailedLoginsAreThrottledBeforeDirectus(t *testing.T) {
-	s := newStack(t, nil, func(c *Config) { c.FailuresPerAccount = 3 })
+	s := newStack(t, nil, func(c *config.Config) { c.Login.FailuresPerAccount = 3 })
 	var last string
 	for i := 0; i < 30; i++ {
 		c := irctest.Dial(t, s.d.addr)
@@ -334,7 +335,7 @@ func TestFailedLoginsAreThrottledBeforeDirectus(t *testing.T) {
 }
 
 func TestRevokedUserIsDisconnected(t *testing.T) {
-	s := newStack(t, nil, func(c *Config) { c.RevocationCheck = 500 * time.Millisecond })
+	s := newStack(t, nil, func(c *config.Config) { c.Login.RevocationCheck = 500 * time.Millisecond })
 	alice := login(t, s, "a", "alice", "alicepass")
 	bob := login(t, s, "b", "bob", "bobpass")
 	var users []struct{ ID string }

@@ -42,7 +42,7 @@ func (h streamHandler) Connected(ctx context.Context, k *directus.Conn, init dir
 		b.srv.NoticeAll("Directus is reachable again; held messages are being sent")
 		b.log.Info().Msg("directus reachable again")
 	}
-	b.outbox.kick()
+	b.kick()
 	return nil
 }
 

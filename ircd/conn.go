@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,10 +20,13 @@ import (
 // closeGrace bounds the time spent flushing the last lines (ERROR) to a closing connection.
 const closeGrace = 3 * time.Second
 
-// shutdownReadGrace is how long Shutdown keeps reading each connection, so that lines a
-// client sent before the shutdown are answered (a channel message is stored or refused by
-// the backend) rather than silently left unread.
-const shutdownReadGrace = 500 * time.Millisecond
+// drainQuietWindow is how long a client must send nothing before Drain counts it as quiet:
+// lines it sent before the stop have arrived by then (loopback or LAN; a slower link's
+// lines still in flight are handled if they come before Shutdown closes the connection).
+const drainQuietWindow = 250 * time.Millisecond
+
+// closeReadWindow is how long a reader waits for more input once Shutdown closes connections.
+const closeReadWindow = 20 * time.Millisecond
 
 // readerInitialSize is the read buffer a connection starts with; it grows only for long lines.
 const readerInitialSize = 512
@@ -38,12 +42,15 @@ type Client struct {
 	cancel  context.CancelFunc
 	created time.Time
 
-	capBits    atomic.Uint32
-	registered atomic.Bool
-	identity   atomic.Pointer[Identity]
-	lastActive atomic.Int64 // unix nanoseconds of the last line read
-	pingSent   atomic.Int64 // unix nanoseconds of an unanswered server PING, 0 if none
-	draining   atomic.Bool  // Shutdown: read what the client already sent, then close
+	capBits      atomic.Uint32
+	registered   atomic.Bool
+	identity     atomic.Pointer[Identity]
+	login        atomic.Pointer[Identity] // from SASL, before registration completes
+	inBackend    atomic.Bool              // a login is with the backend: no registration timeout
+	lastActive   atomic.Int64             // unix nanoseconds of the last line read
+	pingSent     atomic.Int64             // unix nanoseconds of an unanswered server PING, 0 if none
+	draining     atomic.Bool              // Drain: read what the client already sent, without flood delays
+	drainPending atomic.Bool              // Drain waits for this connection to go quiet
 
 	// Outgoing queue, guarded by qmu. One writer goroutine drains it.
 	qmu        sync.Mutex
@@ -84,7 +91,7 @@ func newClient(s *Server, ctx context.Context, conn net.Conn, cfg *Config) *Clie
 	c.qcond.L = &c.qmu
 	c.log = s.log.With().Uint64("conn", c.id).Str("addr", c.addr.String()).Logger()
 	c.lastActive.Store(c.created.UnixNano())
-	c.reader.Initialize(conn, readerInitialSize, maxLineLen+maxTagsLen)
+	c.reader.Initialize(drainReader{c}, readerInitialSize, maxLineLen+maxTagsLen)
 	if cfg.FloodRate > 0 {
 		c.limiter = rate.NewLimiter(rate.Limit(cfg.FloodRate), cfg.FloodBurst)
 	}
@@ -115,6 +122,18 @@ func (c *Client) Addr() netip.Addr { return c.addr }
 // Identity is who the backend said this connection is; nil before registration completes.
 // The caller must not modify it.
 func (c *Client) Identity() *Identity { return c.identity.Load() }
+
+// Session is the backend's state of this connection's login (Identity.Session of the
+// registration, or of the SASL login before registration completes); nil without one.
+func (c *Client) Session() any {
+	if id := c.identity.Load(); id != nil {
+		return id.Session
+	}
+	if id := c.login.Load(); id != nil {
+		return id.Session
+	}
+	return nil
+}
 
 // Account is the connection's account name, "" for a guest or before registration.
 func (c *Client) Account() string {
@@ -338,12 +357,13 @@ func (c *Client) writeLoop() {
 
 // readLoop is the connection's reader goroutine: it reads and runs commands in order.
 func (c *Client) readLoop() {
-	skipping := false // discarding the tail of a line longer than the read buffer
+	skipping := false  // discarding the tail of a line longer than the read buffer
+	finalRead := false // Shutdown is closing connections: one more read, then close
 	for !c.isClosing() {
 		line, err := c.reader.ReadLine()
 		if errors.Is(err, ircreader.ErrReadQ) {
 			// The reader cannot continue after ErrReadQ: start a new one, drop the rest.
-			c.reader.Initialize(c.conn, readerInitialSize, maxLineLen+maxTagsLen)
+			c.reader.Initialize(drainReader{c}, readerInitialSize, maxLineLen+maxTagsLen)
 			if !skipping {
 				c.numeric(errInputTooLong, "Input line too long")
 			}
@@ -351,9 +371,17 @@ func (c *Client) readLoop() {
 			continue
 		}
 		if err != nil {
-			if c.draining.Load() {
-				c.closeWith("server shutting down", false) // replies to what was read go first
-				break
+			if c.draining.Load() && errors.Is(err, os.ErrDeadlineExceeded) {
+				if c.s.closing() {
+					if !finalRead { // Shutdown's wake-up: read what has arrived first
+						finalRead = true
+						continue
+					}
+					c.closeWith("server shutting down", false) // replies to what was read go first
+					break
+				}
+				c.markQuiet() // and go on reading: a late line is still answered
+				continue
 			}
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				c.log.Debug().Err(err).Msg("read failed")
@@ -374,10 +402,37 @@ func (c *Client) readLoop() {
 	}
 }
 
+// drainReader is what the line reader reads from. While the server drains, each read waits
+// at most drainQuietWindow, so a client that has gone quiet is noticed; once the server
+// closes connections, at most closeReadWindow, so what has arrived is still read and
+// answered before the ERROR.
+type drainReader struct{ c *Client }
+
+func (r drainReader) Read(p []byte) (int, error) {
+	c := r.c
+	if c.draining.Load() {
+		window := drainQuietWindow
+		if c.s.closing() {
+			window = closeReadWindow // what the kernel already holds is still read
+		}
+		_ = c.conn.SetReadDeadline(time.Now().Add(window))
+	}
+	return c.conn.Read(p)
+}
+
+// markQuiet tells Drain that this connection has nothing more to read (once).
+func (c *Client) markQuiet() {
+	if c.drainPending.CompareAndSwap(true, false) {
+		c.s.quiet.Done()
+	}
+}
+
 // throttle applies flood control to one line: fakelag while the client is over its budget,
-// "Excess Flood" once the lag of one run of over-budget lines exceeds FloodMaxLag.
+// "Excess Flood" once the lag of one run of over-budget lines exceeds FloodMaxLag. While the
+// server drains there is no delay: the lines a client sent before the stop must be read
+// before connections close.
 func (c *Client) throttle(line []byte) bool {
-	if c.limiter == nil || isPong(line) {
+	if c.limiter == nil || isPong(line) || c.draining.Load() {
 		return true
 	}
 	now := time.Now()
@@ -395,6 +450,8 @@ func (c *Client) throttle(line []byte) bool {
 	defer t.Stop()
 	select {
 	case <-t.C:
+		return true
+	case <-c.s.drainStart:
 		return true
 	case <-c.ctx.Done():
 		return false

@@ -115,14 +115,18 @@ func (c *Client) saslPlain(payload []byte) {
 		Authcid:  string(parts[1]),
 		Password: string(parts[2]),
 		Addr:     c.addr,
+		Notice:   c.Notice,
 	}
+	c.inBackend.Store(true)
 	id, err := c.s.backend.AuthenticatePlain(c.ctx, req)
+	c.inBackend.Store(false)
 	if err != nil || id == nil {
 		c.log.Info().Str("authcid", req.Authcid).AnErr("cause", err).Msg("SASL login refused")
 		c.saslFailed(UserText(err))
 		return
 	}
 	c.reg.login = id
+	c.login.Store(id)
 	c.log.Info().Str("account", id.Account).Msg("SASL login")
 	nick := c.target()
 	if id.Nick != "" {
@@ -156,10 +160,12 @@ func (c *Client) tryRegister() {
 		return
 	}
 	if r.identity == nil {
+		c.inBackend.Store(true)
 		id, err := c.s.backend.Register(c.ctx, Registration{
 			Nick: r.nick, User: r.user, Realname: r.realname,
-			Pass: r.pass, HasPass: r.hasPass, Login: r.login, Addr: c.addr,
+			Pass: r.pass, HasPass: r.hasPass, Login: r.login, Addr: c.addr, Notice: c.Notice,
 		})
+		c.inBackend.Store(false)
 		r.pass = ""
 		if err != nil || id == nil {
 			c.log.Info().Str("nick", r.nick).AnErr("cause", err).Msg("registration refused")

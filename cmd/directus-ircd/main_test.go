@@ -44,7 +44,7 @@ func TestCheckConfig(t *testing.T) {
 
 func TestRunWithoutTokenExplains(t *testing.T) {
 	var errOut bytes.Buffer
-	if code := run([]string{"run"}, nil, &bytes.Buffer{}, &errOut); code != 1 || !strings.Contains(errOut.String(), "directus-ircd setup") {
+	if code := run([]string{"run"}, nil, &bytes.Buffer{}, &errOut); code != 78 || !strings.Contains(errOut.String(), "directus-ircd setup") {
 		t.Fatalf("exit %d, stderr %q", code, errOut.String())
 	}
 }
@@ -127,7 +127,7 @@ func TestRunWithWrongTokenExits(t *testing.T) {
 		"DIRECTUS_IRCD_DIRECTUS_URL=" + dx.URL, "DIRECTUS_IRCD_DIRECTUS_TOKEN=not-a-valid-token",
 		"DIRECTUS_IRCD_SERVER_LISTEN=127.0.0.1:0", "DIRECTUS_IRCD_LOG_FORMAT=json",
 	}, &bytes.Buffer{}, &errOut)
-	if code != 1 || !strings.Contains(errOut.String(), "directus.token is not accepted") {
+	if code != 78 || !strings.Contains(errOut.String(), "directus.token is not accepted") {
 		t.Fatalf("exit %d, log:\n%s", code, errOut.String())
 	}
 	if strings.Contains(errOut.String(), "not-a-valid-token") {

@@ -83,6 +83,8 @@ type Login struct {
 	FailuresPerAccount int           `yaml:"failures_per_account"`
 	FailureWindow      time.Duration `yaml:"failure_window"`
 	RevocationCheck    time.Duration `yaml:"revocation_check"`
+	MaxConcurrent      int           `yaml:"max_concurrent"`
+	QueueTimeout       time.Duration `yaml:"queue_timeout"`
 }
 
 // Queue bounds what is held for Directus while it is unreachable.
@@ -123,8 +125,8 @@ func Default() Config {
 		},
 		Login: Login{
 			EmailDomain: "example.com", GuestSuffix: "|guest",
-			FailuresPerAddress: 10, FailuresPerAccount: 5, FailureWindow: 15 * time.Minute,
-			RevocationCheck: time.Minute,
+			FailuresPerAddress: 10, FailuresPerAccount: 10, FailureWindow: 15 * time.Minute,
+			RevocationCheck: time.Minute, MaxConcurrent: 4, QueueTimeout: 5 * time.Minute,
 		},
 		Queue: Queue{PerUser: 20, Total: 1000, MaxWait: 2 * time.Minute},
 		Log:   Log{Level: "info", Format: "auto"},
@@ -251,7 +253,7 @@ func (c *Config) Validate() error {
 		"server.ping_timeout": c.Server.PingTimeout, "server.shutdown_timeout": c.Server.ShutdownTimeout,
 		"directus.dial_timeout": c.Directus.DialTimeout, "directus.request_timeout": c.Directus.RequestTimeout,
 		"queue.max_wait": c.Queue.MaxWait, "login.failure_window": c.Login.FailureWindow,
-		"login.revocation_check": c.Login.RevocationCheck,
+		"login.revocation_check": c.Login.RevocationCheck, "login.queue_timeout": c.Login.QueueTimeout,
 	} {
 		if d <= 0 {
 			return bad(key, "must be a positive duration such as 30s")
@@ -276,8 +278,14 @@ func (c *Config) Validate() error {
 	if c.Login.Guests && (c.Login.GuestSuffix == "" || strings.ContainsAny(c.Login.GuestSuffix, " ,*?!@#")) {
 		return bad("login.guest_suffix", "must be non-empty and valid in a nick when guests are on")
 	}
-	if c.Login.FailuresPerAddress < 1 || c.Login.FailuresPerAccount < 1 {
-		return bad("login.failures_per_account", "failure limits must be positive")
+	if c.Login.FailuresPerAddress < 1 {
+		return bad("login.failures_per_address", "must be positive")
+	}
+	if c.Login.FailuresPerAccount < 1 || c.Login.FailuresPerAccount > 15 {
+		return bad("login.failures_per_account", "must be between 1 and 15 (Directus suspends an account after 25 failed logins)")
+	}
+	if c.Login.MaxConcurrent < 1 || c.Login.MaxConcurrent > 64 {
+		return bad("login.max_concurrent", "must be between 1 and 64")
 	}
 	if c.Queue.PerUser < 1 || c.Queue.Total < c.Queue.PerUser {
 		return bad("queue.total", "per_user must be positive and total at least per_user")
