@@ -103,7 +103,7 @@ func newDaemon(cfg config.Config, log zerolog.Logger) (*daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &daemon{cfg: cfg, log: log, fatal: make(chan error, 1+len(cfg.Server.Listen)+len(cfg.Server.TLSListen))}
+	d := &daemon{cfg: cfg, log: log, fatal: make(chan error, 1+len(cfg.Server.Listen)+len(cfg.Server.TLSListen)+len(cfg.Server.WebSocketListen)+len(cfg.Server.WebSocketTLSListen))}
 	d.bridge = bridge.New(bridgeConfig(cfg), dc, log.With().Str("component", "bridge").Logger())
 	d.srv = ircd.NewServer(ircCfg, d.bridge, log.With().Str("component", "ircd").Logger())
 	d.bridge.Attach(d.srv)
@@ -111,6 +111,12 @@ func newDaemon(cfg config.Config, log zerolog.Logger) (*daemon, error) {
 		d.closeListeners()
 		return nil, err
 	}
+	wsLns, err := listenWebSocket(cfg, d.tlsCert.Load, log.With().Str("component", "websocket").Logger())
+	if err != nil {
+		d.closeListeners()
+		return nil, err
+	}
+	d.lns = append(d.lns, wsLns...)
 	for _, addr := range cfg.Server.Listen {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
@@ -143,8 +149,8 @@ func newDaemon(cfg config.Config, log zerolog.Logger) (*daemon, error) {
 				d.fatal <- fmt.Errorf("listener %s: %w", ln.Addr(), err)
 			}
 		}()
-		_, isTLS := ln.(tlsListener)
-		log.Info().Str("addr", ln.Addr().String()).Bool("tls", isTLS).Str("channel", cfg.Channel.Name).Msg("listening for IRC clients")
+		isTLS, isWS := listenerKind(ln)
+		log.Info().Str("addr", ln.Addr().String()).Bool("tls", isTLS).Bool("websocket", isWS).Str("channel", cfg.Channel.Name).Msg("listening for IRC clients")
 	}
 	return d, nil
 }
@@ -175,10 +181,9 @@ func (d *daemon) shutdown() error {
 // tlsListener marks the TLS listeners (for the log).
 type tlsListener struct{ net.Listener }
 
-// listenTLS opens server.tls_listen. The certificate is looked up per handshake, so a reload
-// can replace it without dropping connections or listeners.
+// listenTLS loads the certificate of every TLS listener and opens server.tls_listen.
 func (d *daemon) listenTLS() error {
-	if len(d.cfg.Server.TLSListen) == 0 {
+	if !d.cfg.TLSEnabled() {
 		return nil
 	}
 	cert, err := d.cfg.TLSCertificate()
@@ -186,12 +191,7 @@ func (d *daemon) listenTLS() error {
 		return err
 	}
 	d.tlsCert.Store(cert)
-	tlsCfg := &tls.Config{
-		MinVersion: tls.VersionTLS12,
-		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-			return d.tlsCert.Load(), nil
-		},
-	}
+	tlsCfg := serverTLSConfig(d.tlsCert.Load)
 	for _, addr := range d.cfg.Server.TLSListen {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
@@ -223,7 +223,7 @@ func (d *daemon) reload(path string, environ []string) {
 		return
 	}
 	changed := d.srv.Reload(ircCfg)
-	if len(d.cfg.Server.TLSListen) > 0 {
+	if d.cfg.TLSEnabled() {
 		// Validation in config.Load has just read the files; a renewed pair takes effect for
 		// new connections.
 		cert, err := cfg.TLSCertificate()
@@ -233,9 +233,9 @@ func (d *daemon) reload(path string, environ []string) {
 			changed = append(changed, "tls certificate")
 		}
 	}
-	if fmt.Sprint(cfg.Server.Listen, cfg.Server.TLSListen, cfg.Directus, cfg.Channel.Name, cfg.Login) !=
-		fmt.Sprint(d.cfg.Server.Listen, d.cfg.Server.TLSListen, d.cfg.Directus, d.cfg.Channel.Name, d.cfg.Login) {
-		d.log.Warn().Msg("reload: listen addresses, channel name, directus and login settings take effect only after a restart")
+	if fmt.Sprint(cfg.Server.Listen, cfg.Server.TLSListen, webSocketSettings(cfg), cfg.Directus, cfg.Channel.Name, cfg.Login) !=
+		fmt.Sprint(d.cfg.Server.Listen, d.cfg.Server.TLSListen, webSocketSettings(d.cfg), d.cfg.Directus, d.cfg.Channel.Name, d.cfg.Login) {
+		d.log.Warn().Msg("reload: listen addresses, WebSocket settings, channel name, directus and login settings take effect only after a restart")
 	}
 	d.log.Info().Strs("changed", changed).Msg("configuration reloaded")
 }
