@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -28,6 +29,10 @@ const handshakeTimeout = 10 * time.Second
 // maxHeaderBytes bounds the upgrade request's headers.
 const maxHeaderBytes = 16 << 10
 
+// DefaultMaxHandshakes bounds the connections that have not finished their upgrade: until then
+// the IRC server does not see them, so its limits do not apply yet.
+const DefaultMaxHandshakes = 1024
+
 // Config is how a Listener admits WebSocket clients.
 type Config struct {
 	// Origins are the browser origins allowed to connect ("https://chat.example.com"), compared
@@ -39,6 +44,9 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// MaxMessage bounds an incoming message in bytes (0: DefaultMaxMessage).
 	MaxMessage int
+	// MaxHandshakes bounds connections still in their HTTP upgrade; more are closed at once
+	// (0: DefaultMaxHandshakes).
+	MaxHandshakes int
 	// TLS, when set, serves wss:// (HTTPS) instead of ws://.
 	TLS *tls.Config
 	// Log receives refused handshakes (debug and info); the zero Logger discards.
@@ -55,6 +63,9 @@ type Listener struct {
 	served chan struct{} // closed when the HTTP server stopped; err says why
 	err    error
 	once   sync.Once
+
+	pending       atomic.Int64 // connections not yet upgraded or closed
+	maxHandshakes int64
 
 	origins  []string
 	proxies  []netip.Prefix
@@ -79,6 +90,10 @@ func NewListener(ln net.Listener, cfg Config) *Listener {
 		ln: ln, tls: cfg.TLS != nil,
 		conns: make(chan net.Conn), done: make(chan struct{}), served: make(chan struct{}),
 		proxies: cfg.TrustedProxies, limit: cfg.MaxMessage, log: cfg.Log,
+		maxHandshakes: int64(cfg.MaxHandshakes),
+	}
+	if l.maxHandshakes <= 0 {
+		l.maxHandshakes = DefaultMaxHandshakes
 	}
 	for _, o := range cfg.Origins {
 		l.origins = append(l.origins, strings.TrimSuffix(o, "/"))
@@ -103,6 +118,7 @@ func NewListener(ln net.Listener, cfg Config) *Listener {
 		MaxHeaderBytes:    maxHeaderBytes,
 		TLSNextProto:      map[string]func(*http.Server, *tls.Conn, http.Handler){}, // HTTP/1.1 only: upgrades need it
 		ErrorLog:          log.New(debugWriter{cfg.Log}, "", 0),
+		ConnState:         l.connState,
 	}
 	go func() {
 		l.err = l.srv.Serve(ln)
@@ -157,6 +173,20 @@ func (l *Listener) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	case l.conns <- c:
 	case <-l.done:
 		_ = c.Close()
+	}
+}
+
+// connState counts the connections in their handshake and closes those over the limit. Each
+// connection ends either hijacked (upgraded) or closed.
+func (l *Listener) connState(c net.Conn, state http.ConnState) {
+	switch state {
+	case http.StateNew:
+		if l.pending.Add(1) > l.maxHandshakes {
+			l.log.Info().Str("peer", c.RemoteAddr().String()).Int64("limit", l.maxHandshakes).Msg("websocket handshake refused: too many in progress")
+			_ = c.Close()
+		}
+	case http.StateHijacked, http.StateClosed:
+		l.pending.Add(-1)
 	}
 }
 

@@ -454,6 +454,29 @@ func TestTLSAndPlainHTTP(t *testing.T) {
 	}
 }
 
+// Connections still in their handshake are bounded: over the limit they are closed at once,
+// and an upgraded connection no longer counts.
+func TestHandshakeLimit(t *testing.T) {
+	l, url := startListener(t, Config{MaxHandshakes: 1})
+	idle, err := net.Dial("tcp", l.Addr().String()) // says nothing: holds the one handshake slot
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	if _, _, err := dial(t, url, nil, nil); err == nil {
+		t.Fatal("second handshake accepted while the first is pending")
+	}
+	_ = idle.Close()
+	// The server notices the close on its next read; there is no event to wait for.
+	for deadline := time.Now().Add(testTimeout); l.pending.Load() != 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d handshakes still counted after the clients closed", l.pending.Load())
+		}
+	}
+	connect(t, l, url, TextProtocol) // the slot is free again
+	connect(t, l, url, TextProtocol) // and upgraded connections do not hold it
+}
+
 // Close stops the listener: Accept returns net.ErrClosed and new handshakes fail.
 func TestListenerClose(t *testing.T) {
 	l, url := startListener(t, Config{})
