@@ -3,9 +3,11 @@
 //
 // # Connections
 //
-// Serve accepts on any net.Listener (plain TCP, or a crypto/tls listener: the daemon wraps its
-// TLS listeners); ServeConn serves one connection in the calling goroutine, which is that
-// connection's only reader. A second goroutine writes.
+// Serve accepts on any net.Listener (plain TCP, a crypto/tls listener: the daemon wraps its
+// TLS listeners, or internal/wsirc's WebSocket listener, whose connections carry one line per
+// WebSocket message and report a trusted proxy's forwarded client as RemoteAddr); ServeConn
+// serves one connection in the calling goroutine, which is that connection's only reader. A
+// second goroutine writes. Limits and per-address counts apply to every listener alike.
 // Commands run one after another in the reader, in the order the client sent them, so
 // everything a command causes (a Backend.Post and the Broadcast inside it, an error reply) is
 // queued before the reply to a later command such as PING.

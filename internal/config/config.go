@@ -41,6 +41,10 @@ type Server struct {
 	TLSListen           []string      `yaml:"tls_listen"`
 	TLSCert             string        `yaml:"tls_cert"`
 	TLSKey              string        `yaml:"tls_key"`
+	WebSocketListen     []string      `yaml:"websocket_listen"`
+	WebSocketTLSListen  []string      `yaml:"websocket_tls_listen"`
+	WebSocketOrigins    []string      `yaml:"websocket_origins"`
+	TrustedProxies      []string      `yaml:"trusted_proxies"`
 	MOTD                string        `yaml:"motd"`
 	MOTDFile            string        `yaml:"motd_file"`
 	MaxClients          int           `yaml:"max_clients"`
@@ -110,8 +114,9 @@ func Default() Config {
 	return Config{
 		Server: Server{
 			Name: "irc.directus.local", Network: "DirectusChat",
-			Listen:     []string{"127.0.0.1:6667"},
-			TLSListen:  []string{},
+			Listen:          []string{"127.0.0.1:6667"},
+			TLSListen:       []string{},
+			WebSocketListen: []string{}, WebSocketTLSListen: []string{}, WebSocketOrigins: []string{}, TrustedProxies: []string{},
 			MaxClients: 10000, MaxClientsPerIP: 200,
 			RegistrationTimeout: 60 * time.Second,
 			PingInterval:        90 * time.Second, PingTimeout: 120 * time.Second,
@@ -218,23 +223,29 @@ func (e *FieldError) Error() string { return e.Key + ": " + e.Msg }
 // Validate checks every key that has rules and names the first bad one.
 func (c *Config) Validate() error {
 	bad := func(key, format string, a ...any) error { return &FieldError{Key: key, Msg: fmt.Sprintf(format, a...)} }
-	if len(c.Server.Listen) == 0 && len(c.Server.TLSListen) == 0 {
-		return bad("server.listen", "at least one address (or one in server.tls_listen) is required")
+	if len(c.Server.Listen)+len(c.Server.TLSListen)+len(c.Server.WebSocketListen)+len(c.Server.WebSocketTLSListen) == 0 {
+		return bad("server.listen", "at least one address (or one in server.tls_listen, server.websocket_listen or server.websocket_tls_listen) is required")
 	}
 	for _, l := range []struct {
 		key   string
 		addrs []string
-	}{{"server.listen", c.Server.Listen}, {"server.tls_listen", c.Server.TLSListen}} {
+	}{
+		{"server.listen", c.Server.Listen}, {"server.tls_listen", c.Server.TLSListen},
+		{"server.websocket_listen", c.Server.WebSocketListen}, {"server.websocket_tls_listen", c.Server.WebSocketTLSListen},
+	} {
 		for _, a := range l.addrs {
 			if _, _, err := net.SplitHostPort(a); err != nil {
 				return bad(l.key, "%q is not host:port", a)
 			}
 		}
 	}
-	if len(c.Server.TLSListen) > 0 {
+	if c.TLSEnabled() {
 		if _, err := c.TLSCertificate(); err != nil {
 			return err
 		}
+	}
+	if err := c.validateWebSocket(); err != nil {
+		return err
 	}
 	if c.Server.Name == "" || strings.ContainsAny(c.Server.Name, " \r\n") {
 		return bad("server.name", "must be a non-empty name without spaces")
@@ -308,14 +319,20 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// TLSEnabled reports whether any listener (IRC or WebSocket) serves TLS with
+// server.tls_cert and server.tls_key.
+func (c *Config) TLSEnabled() bool {
+	return len(c.Server.TLSListen) > 0 || len(c.Server.WebSocketTLSListen) > 0
+}
+
 // TLSCertificate loads server.tls_cert and server.tls_key (read again on every call, so a
 // reload picks up renewed files).
 func (c *Config) TLSCertificate() (*tls.Certificate, error) {
 	switch {
 	case c.Server.TLSCert == "":
-		return nil, &FieldError{Key: "server.tls_cert", Msg: "required with server.tls_listen (a PEM certificate chain file)"}
+		return nil, &FieldError{Key: "server.tls_cert", Msg: "required with server.tls_listen or server.websocket_tls_listen (a PEM certificate chain file)"}
 	case c.Server.TLSKey == "":
-		return nil, &FieldError{Key: "server.tls_key", Msg: "required with server.tls_listen (a PEM private key file)"}
+		return nil, &FieldError{Key: "server.tls_key", Msg: "required with server.tls_listen or server.websocket_tls_listen (a PEM private key file)"}
 	}
 	if _, err := os.Stat(c.Server.TLSCert); err != nil {
 		return nil, &FieldError{Key: "server.tls_cert", Msg: err.Error()}

@@ -62,6 +62,13 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 		{"bad tls listen", "server:\n  tls_listen: [6697]\n", nil, "server.tls_listen"},
 		{"tls without cert", "server:\n  tls_listen: [127.0.0.1:6697]\n", nil, "server.tls_cert"},
 		{"tls without key", "server:\n  tls_listen: [127.0.0.1:6697]\n  tls_cert: /x.crt\n", nil, "server.tls_key"},
+		{"bad websocket listen", "server:\n  websocket_listen: [8097]\n", nil, "server.websocket_listen"},
+		{"bad websocket tls listen", "server:\n  websocket_tls_listen: [x]\n", nil, "server.websocket_tls_listen"},
+		{"wss without cert", "server:\n  websocket_tls_listen: [127.0.0.1:8098]\n", nil, "server.tls_cert"},
+		{"origin with path", "server:\n  websocket_origins: [https://chat.example.com/irc]\n", nil, "server.websocket_origins"},
+		{"origin without scheme", "server:\n  websocket_origins: [chat.example.com]\n", nil, "server.websocket_origins"},
+		{"bad trusted proxy", "server:\n  trusted_proxies: [10.0.0.0/33]\n", nil, "server.trusted_proxies"},
+		{"trusted proxy name", "server:\n  trusted_proxies: [proxy.local]\n", nil, "server.trusted_proxies"},
 		{"tls cert missing", "server:\n  tls_listen: [127.0.0.1:6697]\n  tls_cert: /nonexistent.crt\n  tls_key: /nonexistent.key\n", nil, "server.tls_cert"},
 	}
 	for _, tt := range tests {
@@ -150,5 +157,24 @@ func TestMOTDFile(t *testing.T) {
 	lines, err := c.MOTDLines()
 	if err != nil || !reflect.DeepEqual(lines, []string{"line one", "line two"}) {
 		t.Fatalf("MOTDLines = %q, %v", lines, err)
+	}
+}
+
+// WebSocket listeners alone are enough; their origins and trusted proxies are read as given.
+func TestWebSocketSettings(t *testing.T) {
+	c, err := Load(writeConfig(t, "server:\n  listen: []\n  websocket_listen: ['[::1]:8097']\n"+
+		"  websocket_origins: ['https://chat.example.com/', '*']\n  trusted_proxies: [10.0.0.0/8, '::1', 192.0.2.7]\n"), nil)
+	if err != nil {
+		t.Fatalf("WebSocket-only config refused: %v", err)
+	}
+	got, err := c.TrustedProxyPrefixes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != "[10.0.0.0/8 ::1/128 192.0.2.7/32]" {
+		t.Fatalf("TrustedProxyPrefixes = %v", got)
+	}
+	if c.TLSEnabled() {
+		t.Fatal("TLSEnabled without a TLS listener")
 	}
 }

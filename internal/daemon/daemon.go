@@ -75,7 +75,7 @@ func New(cfg config.Config, log zerolog.Logger, opts Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Daemon{cfg: cfg, opts: opts, log: log, fatal: make(chan error, 1+len(cfg.Server.Listen)+len(cfg.Server.TLSListen))}
+	d := &Daemon{cfg: cfg, opts: opts, log: log, fatal: make(chan error, 1+len(cfg.Server.Listen)+len(cfg.Server.TLSListen)+len(cfg.Server.WebSocketListen)+len(cfg.Server.WebSocketTLSListen))}
 	d.bridge = bridge.New(bridgeConfig(cfg), dc, log.With().Str("component", "bridge").Logger())
 	d.srv = ircd.NewServer(ircCfg, d.bridge, log.With().Str("component", "ircd").Logger())
 	d.bridge.Attach(d.srv)
@@ -107,6 +107,8 @@ func New(cfg config.Config, log zerolog.Logger, opts Options) (*Daemon, error) {
 				d.fatal <- fmt.Errorf("listener %s: %w", ln.Addr(), err)
 			}
 		}()
+		isTLS, isWS := listenerKind(ln)
+		log.Info().Str("addr", ln.Addr().String()).Bool("tls", isTLS).Bool("websocket", isWS).Str("channel", cfg.Channel.Name).Msg("listening for IRC clients")
 	}
 	log.Info().Str("version", opts.Version).Str("directus", redactURL(cfg.Directus.URL)).
 		Strs("listen", d.addrStrings()).Str("health", cfg.Health.Listen).Str("channel", cfg.Channel.Name).
@@ -142,11 +144,16 @@ func (d *Daemon) Bridge() *bridge.Bridge { return d.bridge }
 func (d *Daemon) addrStrings() []string {
 	var out []string
 	for _, ln := range d.lns {
-		kind := "irc"
-		if _, ok := ln.(tlsListener); ok {
-			kind = "irc+tls"
+		scheme := "irc"
+		switch isTLS, isWS := listenerKind(ln); {
+		case isWS && isTLS:
+			scheme = "wss"
+		case isWS:
+			scheme = "ws"
+		case isTLS:
+			scheme = "ircs"
 		}
-		out = append(out, kind+"://"+ln.Addr().String())
+		out = append(out, scheme+"://"+ln.Addr().String())
 	}
 	return out
 }
@@ -202,7 +209,7 @@ func (d *Daemon) shutdown() error {
 // tlsListener marks the TLS listeners (for the log).
 type tlsListener struct{ net.Listener }
 
-// listen opens server.listen and server.tls_listen. The TLS certificate is looked up per
+// listen opens server.listen, server.tls_listen and the WebSocket listeners. The TLS certificate is looked up per
 // handshake, so a reload can replace it without dropping connections or listeners.
 func (d *Daemon) listen() error {
 	for _, addr := range d.cfg.Server.Listen {
@@ -212,27 +219,25 @@ func (d *Daemon) listen() error {
 		}
 		d.lns = append(d.lns, ln)
 	}
-	if len(d.cfg.Server.TLSListen) == 0 {
-		return nil
-	}
-	cert, err := d.cfg.TLSCertificate()
-	if err != nil {
-		return err
-	}
-	d.tlsCert.Store(cert)
-	tlsCfg := &tls.Config{
-		MinVersion: tls.VersionTLS12,
-		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-			return d.tlsCert.Load(), nil
-		},
+	if d.cfg.TLSEnabled() {
+		cert, err := d.cfg.TLSCertificate()
+		if err != nil {
+			return err
+		}
+		d.tlsCert.Store(cert)
 	}
 	for _, addr := range d.cfg.Server.TLSListen {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			return &config.FieldError{Key: "server.tls_listen", Msg: err.Error()}
 		}
-		d.lns = append(d.lns, tlsListener{tls.NewListener(ln, tlsCfg)})
+		d.lns = append(d.lns, tlsListener{tls.NewListener(ln, serverTLSConfig(d.tlsCert.Load))})
 	}
+	wsLns, err := listenWebSocket(d.cfg, d.tlsCert.Load, d.log.With().Str("component", "websocket").Logger())
+	if err != nil {
+		return err
+	}
+	d.lns = append(d.lns, wsLns...)
 	return nil
 }
 
@@ -252,7 +257,7 @@ func (d *Daemon) Reload(cfg config.Config) {
 		return
 	}
 	changed := d.srv.Reload(ircCfg)
-	if len(d.cfg.Server.TLSListen) > 0 {
+	if d.cfg.TLSEnabled() {
 		// Validation in config.Load has just read the files; a renewed pair takes effect for
 		// new connections.
 		cert, err := cfg.TLSCertificate()
@@ -279,6 +284,10 @@ func restartKeys(old, cfg config.Config) []string {
 	}
 	check("server.listen", old.Server.Listen, cfg.Server.Listen)
 	check("server.tls_listen", old.Server.TLSListen, cfg.Server.TLSListen)
+	check("server.websocket_listen", old.Server.WebSocketListen, cfg.Server.WebSocketListen)
+	check("server.websocket_tls_listen", old.Server.WebSocketTLSListen, cfg.Server.WebSocketTLSListen)
+	check("server.websocket_origins", old.Server.WebSocketOrigins, cfg.Server.WebSocketOrigins)
+	check("server.trusted_proxies", old.Server.TrustedProxies, cfg.Server.TrustedProxies)
 	check("channel.name", old.Channel.Name, cfg.Channel.Name)
 	check("channel.history", old.Channel.History, cfg.Channel.History)
 	check("directus", old.Directus, cfg.Directus)
