@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,10 +27,6 @@ const DefaultMaxMessage = 8191 + 512 - 2
 
 // closeTimeout bounds the close frame sent when a connection ends.
 const closeTimeout = time.Second
-
-// keptReadBuf is the most read-buffer capacity a connection keeps between messages: an idle
-// connection does not hold on to the buffer of its longest line.
-const keptReadBuf = 1024
 
 // Errors of a connection closed for what its peer sent; the peer was told in the close frame.
 var (
@@ -53,6 +50,17 @@ type Conn struct {
 	// Read side, owned by the reading goroutine.
 	rbuf []byte // the current message and its CR LF
 	rpos int
+	rerr error // the error that ended the stream
+
+	// A pump goroutine reads the WebSocket without deadlines and hands each message over, so
+	// that a read deadline is resumable as on a TCP connection (a gorilla/websocket read that
+	// times out leaves the connection unusable), which the IRC server relies on when it
+	// drains connections at shutdown.
+	pumpOnce  sync.Once
+	inbox     chan inbound
+	rdeadline atomic.Int64  // read deadline, unix nanoseconds; 0 for none
+	rdChanged chan struct{} // wakes a waiting Read when the deadline changes
+	closed    chan struct{}
 
 	wmu      sync.Mutex
 	partial  []byte       // written bytes after the last LF, guarded by wmu
@@ -73,7 +81,15 @@ func NewConn(ws *websocket.Conn, remote net.Addr, maxMessage int) *Conn {
 	if maxMessage <= 0 {
 		maxMessage = DefaultMaxMessage
 	}
-	return &Conn{ws: ws, remote: remote, binary: ws.Subprotocol() == BinaryProtocol, limit: maxMessage}
+	return &Conn{ws: ws, remote: remote, binary: ws.Subprotocol() == BinaryProtocol, limit: maxMessage,
+		inbox: make(chan inbound), rdChanged: make(chan struct{}, 1), closed: make(chan struct{})}
+}
+
+// inbound is one message handed over by the pump (a line with its CR LF), or the error that
+// ended the stream.
+type inbound struct {
+	line []byte
+	err  error
 }
 
 // Subprotocol is the negotiated subprotocol, "" for none.
@@ -84,41 +100,93 @@ func (c *Conn) Subprotocol() string { return c.ws.Subprotocol() }
 // or ErrInvalidUTF8; a close from the peer ends it with io.EOF.
 func (c *Conn) Read(p []byte) (int, error) {
 	for c.rpos >= len(c.rbuf) {
-		if err := c.nextMessage(); err != nil {
-			return 0, err
+		if c.rerr != nil {
+			return 0, c.rerr
 		}
+		c.pumpOnce.Do(func() { go c.pump() })
+		in, err := c.await()
+		if err != nil {
+			return 0, err // a deadline: the next Read goes on
+		}
+		if in.err != nil {
+			c.rerr = in.err
+			return 0, in.err
+		}
+		c.rbuf, c.rpos = in.line, 0
 	}
 	n := copy(p, c.rbuf[c.rpos:])
 	c.rpos += n
-	if c.rpos == len(c.rbuf) && cap(c.rbuf) > keptReadBuf {
+	if c.rpos == len(c.rbuf) {
 		c.rbuf, c.rpos = nil, 0
 	}
 	return n, nil
 }
 
-// nextMessage reads one message into rbuf as a line. Line breaks at its end are dropped
-// (the specification forbids them; some older clients send them); line breaks inside it
+// await waits for the pump's next message until the read deadline.
+func (c *Conn) await() (inbound, error) {
+	for {
+		var expired <-chan time.Time
+		if ns := c.rdeadline.Load(); ns != 0 {
+			wait := time.Until(time.Unix(0, ns))
+			if wait <= 0 {
+				select {
+				case in := <-c.inbox:
+					return in, nil
+				default:
+					return inbound{}, os.ErrDeadlineExceeded
+				}
+			}
+			t := time.NewTimer(wait)
+			expired = t.C
+			defer t.Stop()
+		}
+		select {
+		case in := <-c.inbox:
+			return in, nil
+		case <-expired:
+		case <-c.rdChanged:
+		case <-c.closed:
+			return inbound{err: net.ErrClosed}, nil
+		}
+	}
+}
+
+// pump reads messages and hands them to Read, until the stream ends or the conn is closed.
+func (c *Conn) pump() {
+	for {
+		line, err := c.nextMessage()
+		select {
+		case c.inbox <- inbound{line, err}:
+		case <-c.closed:
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// nextMessage reads one message as a line. Line breaks at its end are dropped (the
+// specification forbids them; some older clients send them); line breaks inside it
 // separate lines, as on a TCP connection.
-func (c *Conn) nextMessage() error {
+func (c *Conn) nextMessage() ([]byte, error) {
 	typ, r, err := c.ws.NextReader()
 	if err != nil {
-		return readError(err)
+		return nil, readError(err)
 	}
-	buf, err := readLimited(r, c.rbuf[:0], c.limit)
-	c.rbuf, c.rpos = buf[:0], 0
+	buf, err := readLimited(r, nil, c.limit)
 	switch {
 	case errors.Is(err, ErrMessageTooLong):
 		c.fail(websocket.CloseMessageTooBig, fmt.Sprintf("IRC line longer than %d bytes", c.limit))
-		return err
+		return nil, err
 	case err != nil:
-		return readError(err)
+		return nil, readError(err)
 	case typ == websocket.TextMessage && !utf8.Valid(buf):
 		// RFC 6455 section 8.1: invalid UTF-8 in a text message fails the connection.
 		c.fail(websocket.CloseInvalidFramePayloadData, "invalid UTF-8 in a text message")
-		return ErrInvalidUTF8
+		return nil, ErrInvalidUTF8
 	}
-	c.rbuf = append(bytes.TrimRight(buf, "\r\n"), '\r', '\n')
-	return nil
+	return append(bytes.TrimRight(buf, "\r\n"), '\r', '\n'), nil
 }
 
 // readLimited appends all of r to buf, or fails with ErrMessageTooLong past limit bytes.
@@ -208,6 +276,7 @@ func (c *Conn) writeDeadline() time.Time {
 // Close sends a normal close frame (bounded by a short timeout) and closes the socket.
 func (c *Conn) Close() error {
 	c.closeOnce.Do(func() {
+		close(c.closed)
 		c.fail(websocket.CloseNormalClosure, "")
 		c.closeErr = c.ws.Close()
 	})
@@ -226,9 +295,20 @@ func (c *Conn) SetDeadline(t time.Time) error {
 	return errors.Join(c.SetReadDeadline(t), c.SetWriteDeadline(t))
 }
 
-// SetReadDeadline sets the deadline of reads. After a timeout the connection cannot be read
-// again (the WebSocket's state is lost), which is how the IRC server uses it.
-func (c *Conn) SetReadDeadline(t time.Time) error { return c.ws.SetReadDeadline(t) }
+// SetReadDeadline sets the deadline of reads, including one waiting now. As on a TCP
+// connection, a read that timed out may be tried again.
+func (c *Conn) SetReadDeadline(t time.Time) error {
+	var ns int64
+	if !t.IsZero() {
+		ns = t.UnixNano()
+	}
+	c.rdeadline.Store(ns)
+	select {
+	case c.rdChanged <- struct{}{}:
+	default:
+	}
+	return nil
+}
 
 // SetWriteDeadline sets the deadline of writes, including one in progress.
 func (c *Conn) SetWriteDeadline(t time.Time) error {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -488,5 +489,33 @@ func TestListenerClose(t *testing.T) {
 	}
 	if _, _, err := dial(t, url, nil, nil); err == nil {
 		t.Fatal("dial after Close succeeded")
+	}
+}
+
+// A read that times out may be tried again, as on TCP: the IRC server reads with short
+// deadlines while it drains connections at shutdown, and must still get the lines that come.
+func TestReadDeadlineIsResumable(t *testing.T) {
+	l, url := startListener(t, Config{})
+	ws, c := connect(t, l, url, TextProtocol)
+	buf := make([]byte, 64)
+	_ = c.SetReadDeadline(time.Now().Add(30 * time.Millisecond))
+	if _, err := c.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Read past the deadline: %v", err)
+	}
+	if err := ws.WriteMessage(websocket.TextMessage, []byte("PRIVMSG #chat :late")); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, err := c.Read(buf)
+	if err != nil || string(buf[:n]) != "PRIVMSG #chat :late\r\n" {
+		t.Fatalf("Read after a timeout = %q, %v", buf[:n], err)
+	}
+	// A deadline moved into the past wakes a waiting Read.
+	done := make(chan error, 1)
+	_ = c.SetReadDeadline(time.Time{})
+	go func() { _, err := c.Read(buf); done <- err }()
+	_ = c.SetReadDeadline(time.Now())
+	if err := <-done; !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("waiting Read after SetReadDeadline(now): %v", err)
 	}
 }
