@@ -177,15 +177,22 @@ func TestRefusedCreateReachesSender(t *testing.T) {
 	noPrivmsgs(t, alice)
 }
 
-func TestUserWithoutReadCannotJoin(t *testing.T) {
+// A user whose Directus role may not read the collection has nothing to do on IRC: the login
+// itself is refused with the reason (904 for SASL, 464 for PASS), not accepted with an empty
+// account.
+func TestUserWithoutReadIsRefusedAtLogin(t *testing.T) {
 	s := newStack(t, nil, nil)
 	addUser(t, s, "erin@example.com", "Erin", map[string][]string{"messages": {"create"}})
 	erin := irctest.Dial(t, s.d.addr)
-	erin.RegisterSASL("e", "erin", "pw-Erin")
-	erin.Send("JOIN", channel)
-	m := erin.ExpectFunc("join refusal", func(m ircmsg.Message) bool { return m.Command == "474" || m.Command == "473" })
-	if !strings.Contains(text(m), "may not read") {
-		t.Fatalf("refusal = %q", text(m))
+	erin.Send("CAP", "REQ", "sasl")
+	erin.Send("AUTHENTICATE", "PLAIN")
+	erin.Expect("AUTHENTICATE")
+	erin.Send("AUTHENTICATE", irctest.SASLPlain("erin", "pw-Erin"))
+	if m := erin.Expect("904"); !strings.Contains(text(m), "may not read messages") {
+		t.Fatalf("904 = %q", text(m))
+	}
+	if refusal, _ := irctest.Dial(t, s.d.addr).RegisterRefused("e", "erin:pw-Erin"); !strings.Contains(refusal, "may not read messages") {
+		t.Fatalf("464 = %q", refusal)
 	}
 }
 
