@@ -119,7 +119,7 @@ func (c *Client) releaseHeld(seen map[string]bool) {
 	for {
 		c.qmu.Lock()
 		held := c.held
-		c.held = nil
+		c.held, c.heldBytes = nil, 0
 		if len(held) == 0 {
 			c.holding = false
 			c.qmu.Unlock()
@@ -136,7 +136,7 @@ func (c *Client) releaseHeld(seen map[string]bool) {
 
 func (c *Client) dropHeld() {
 	c.qmu.Lock()
-	c.held, c.holding = nil, false
+	c.held, c.heldBytes, c.holding = nil, 0, false
 	c.qmu.Unlock()
 }
 
