@@ -84,6 +84,9 @@ func (c *Client) join() {
 	joinMsg := s.joinVariants(c.u)
 	if c.u.joined == 1 {
 		s.sendJoinedLocked(joinMsg, c)
+		if c.u.away != "" { // away-notify: a user who joins while away is announced as away
+			s.sendJoinedLocked(capVariant(capAwayNotify, ircmsg.MakeMessage(nil, c.u.prefix(), "AWAY", c.u.away), s), c)
+		}
 	}
 	echo := joinMsg.get(c)
 	names := s.namesLocked(c.hasCap(capUserhostInNames))

@@ -66,6 +66,7 @@ type Client struct {
 	u         *user     // the nick this connection shares, nil before registration
 	joinState joinState // channel membership of this connection
 	memberIdx int       // index in s.members while joinState != notJoined
+	released  bool      // detached from its nick (QUIT); c.u stays for what still reads it
 }
 
 // heldLines is a delivery held back while a JOIN completes.
