@@ -71,7 +71,8 @@ type Bridge struct {
 	outbox   *outbox
 	sessions *sessions
 
-	guestWS creator // guests' creates, with the service token
+	guestWS   creator                // guests' creates, with the service token
+	serviceID atomic.Pointer[string] // the service user's id: the author of guest posts
 
 	online  atomic.Bool
 	everUp  atomic.Bool
@@ -136,9 +137,12 @@ var ErrServiceToken = errors.New("directus.token is not accepted by Directus (ru
 func (b *Bridge) checkServiceToken(ctx context.Context) error {
 	rctx, cancel := context.WithTimeout(ctx, b.cfg.RequestTimeout)
 	defer cancel()
-	_, err := b.dc.Me(rctx, b.cfg.ServiceToken)
+	me, err := b.dc.Me(rctx, b.cfg.ServiceToken)
 	if errors.Is(err, directus.ErrInvalidCredentials) {
 		return ErrServiceToken
+	}
+	if err == nil {
+		b.serviceID.Store(&me.ID)
 	}
 	return nil
 }

@@ -201,6 +201,12 @@ func (c *Client) claimNick() {
 		}
 		return
 	}
+	if id.Account == "" && !c.nickAllowed(nick) {
+		if forced {
+			c.reg.forcedTaken = true // a guest: let the client pick another nick
+		}
+		return
+	}
 	if !c.s.attach(c, nick, c.hostUser(id, nick), c.hostFor(id), c.reg.realname) {
 		c.numeric(errNicknameInUse, nick, "Nickname is already in use")
 		switch {
@@ -220,6 +226,19 @@ func (c *Client) claimNick() {
 	if c.s.cfg().AutoJoin {
 		c.join()
 	}
+}
+
+// nickAllowed asks a NickChecker backend about nick and answers a refusal with 432.
+func (c *Client) nickAllowed(nick string) bool {
+	nc, ok := c.s.backend.(NickChecker)
+	if !ok {
+		return true
+	}
+	if err := nc.CheckNick(c, nick); err != nil {
+		c.numeric(errErroneusNickname, nick, UserText(err))
+		return false
+	}
+	return true
 }
 
 // welcome sends 001-005, LUSERS, MOTD and, for a PASS login, 900.

@@ -21,6 +21,9 @@ func (c *Client) changeNick(nick string) {
 		c.numeric(errErroneusNickname, nick, "Erroneous nickname")
 		return
 	}
+	if !c.nickAllowed(nick) {
+		return
+	}
 	s.mu.Lock()
 	u := c.u
 	folded := casefold(nick)

@@ -275,7 +275,7 @@ func ircdConfig(c config.Config) (ircd.Config, error) {
 		ServerName: c.Server.Name, Network: c.Server.Network,
 		Channel: c.Channel.Name, Topic: c.Channel.Topic, MOTD: motd,
 		Version: "directus-ircd-" + version, DefaultHost: "directus",
-		AutoJoin:   c.Channel.AutoJoin,
+		AutoJoin: c.Channel.AutoJoin, MaxLines: c.Channel.MaxLines,
 		MaxClients: c.Server.MaxClients, MaxClientsPerIP: c.Server.MaxClientsPerIP,
 		RegistrationTimeout: c.Server.RegistrationTimeout,
 		PingInterval:        c.Server.PingInterval, PingTimeout: c.Server.PingTimeout,
