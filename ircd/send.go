@@ -121,6 +121,11 @@ type chanMessage struct {
 	command string
 	tags    map[string]string // client-only tags, relayed to message-tags clients
 	cut     cutRule
+
+	// The text split and cut, the same for every variant: computed once per prefix.
+	parts      []string
+	partsFor   string
+	partsReady bool
 }
 
 // cutRule is how many lines a channel message may take and where to read a cut one whole.
@@ -175,8 +180,12 @@ func (s *Server) prepareLocked(m *Message, target string) chanMessage {
 // text (history replay without server-time); extra tags (batch) are added when non-nil.
 func (cm *chanMessage) lines(v capSet, textPrefix string, extra map[string]string, log func(ircmsg.Message) []byte) [][]byte {
 	m := cm.m
-	budget := lineBudget(cm.source, cm.command, cm.target, m.Action)
-	parts := cm.cut.apply(splitText(m.Text, budget, textPrefix), textPrefix)
+	if !cm.partsReady || cm.partsFor != textPrefix {
+		budget := lineBudget(cm.source, cm.command, cm.target, m.Action)
+		cm.parts = cm.cut.apply(splitText(m.Text, budget, textPrefix), textPrefix)
+		cm.partsFor, cm.partsReady = textPrefix, true
+	}
+	parts := cm.parts
 	out := make([][]byte, 0, len(parts))
 	for i, part := range parts {
 		if m.Action {
