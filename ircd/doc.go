@@ -31,22 +31,24 @@
 // stray CR are ignored with FAIL * INVALID_LINE (a server NOTICE without standard-replies);
 // lines that are not valid UTF-8 with FAIL <command> INVALID_UTF8 (UTF8ONLY: for every
 // client), except NICK and USER before registration, which are taken with the bad bytes
-// replaced (the NICK then gets 432), so that no client waits for the registration timeout. Flood control: Config.FloodRate lines per second with Config.FloodBurst of
-// burst; beyond that commands are delayed (fakelag), and when one uninterrupted run of delays
-// adds up to more than Config.FloodMaxLag the client is dropped with "Excess Flood". PONG is
-// exempt. Config.MaxClients and Config.MaxClientsPerIP (0: unlimited) are checked at accept;
-// a refused connection gets an ERROR saying why.
+// replaced (the NICK then gets 432), so that no client waits for the registration timeout.
+// Flood control: Config.FloodRate lines per second with Config.FloodBurst of burst; beyond that
+// commands are delayed (fakelag), and when one uninterrupted run of delays adds up to more than
+// Config.FloodMaxLag the client is dropped with "Excess Flood". PONG is exempt.
+// Config.MaxClients and Config.MaxClientsPerIP (0: unlimited) are checked at accept; a refused
+// connection gets an ERROR saying why.
 //
 // # Registration
 //
 // CAP LS [302] (302: values, multi-line LS), REQ, ACK/NAK, LIST, END; PASS, NICK, USER;
 // SASL PLAIN through AUTHENTICATE when sasl was requested (900/903 on success, 904 with the
 // backend's UserText on failure, 905 too long, 906 aborted, 907 already, 908 mechanisms; after 3
-// failures the connection is closed). An authzid that is set and differs from the authcid is
-// refused with 904 without asking the backend. After registration AUTHENTICATE is 907 for a
-// connection with an account and 904 (not counted as a failure) for a guest. USER needs four
-// parameters and a non-empty realname (461). Registration completes when NICK and USER are in and CAP
-// negotiation has ended: Backend.Register gets PASS, the requested nick and the SASL identity.
+// failures the connection is closed). An authzid that is set and differs from the authcid
+// (ignoring case) is refused with 904 without asking the backend. After registration
+// AUTHENTICATE is 907 for a connection with an account and 904 (not counted as a failure) for
+// a guest. USER needs four parameters and a non-empty realname (461). Registration completes
+// when NICK and USER are in and CAP negotiation has ended: Backend.Register gets PASS, the
+// requested nick and the SASL identity.
 // A refusal is answered with 464 and ERROR carrying UserText, then the connection closes.
 // Commands other than CAP/PASS/NICK/USER/AUTHENTICATE/PING/PONG/QUIT before that get 451
 // (irssi sends "JOIN :" early; it is not disconnected).
@@ -56,9 +58,9 @@
 // whose Register succeeded, when it closes (also when it never got a nick).
 //
 // Then 001-005, LUSERS (whose "max" is the most nicks at once since the start) and MOTD (422
-// without one); 900 is sent after a PASS login too when the
-// Identity has an Account. The welcome uses the backend's forced nick (Identity.Nick) when there
-// is one. CASEMAPPING is ascii everywhere.
+// without one); 900 is sent after a PASS login too when the Identity has an Account. The
+// welcome uses the backend's forced nick (Identity.Nick) when there is one. CASEMAPPING is
+// ascii everywhere.
 //
 // # Nicks and several connections of one account
 //
@@ -139,8 +141,8 @@
 // message. A message takes at most Config.MaxLines lines after splitting: a longer one keeps
 // MaxLines-1 and ends with "[N more lines not shown; read the whole message <FullTextAt>]",
 // from the same source; the history replay is cut the same way. A Message with Command NOTICE
-// goes out as a NOTICE. Replayed history carries the time tag for server-time clients and a "[15:04] "
-// prefix (Config.HistoryTimeFormat) for the others.
+// goes out as a NOTICE. Replayed history carries the time tag for server-time clients and a
+// "[15:04] " prefix (Config.HistoryTimeFormat) for the others.
 //
 // # Shutdown
 //

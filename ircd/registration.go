@@ -114,7 +114,7 @@ func (c *Client) saslPlain(payload []byte) {
 		c.saslFailed("SASL authentication failed: malformed PLAIN response")
 		return
 	}
-	if len(parts[0]) > 0 && !bytes.Equal(parts[0], parts[1]) {
+	if len(parts[0]) > 0 && !bytes.EqualFold(parts[0], parts[1]) {
 		// Logging in as one user on behalf of another is not offered: refused, not ignored.
 		c.saslFailed("SASL authentication failed: the authorization identity must be empty or your login name")
 		return
