@@ -24,7 +24,8 @@ type Config struct {
 
 	SendQueueLen int // lines per connection before "SendQ exceeded"
 	// SendQueueBytes bounds the queue by size too (0: 1 KiB per line of SendQueueLen). A
-	// delivery that alone exceeds either bound still goes to a client whose queue is empty.
+	// client is dropped when a delivery finds its queue full; one that finds room is taken
+	// whole, so one large delivery never drops a client.
 	SendQueueBytes int
 	FloodRate      float64 // lines/sec budget; fakelag, then "Excess Flood"; < 0 disables
 	FloodBurst     int

@@ -214,11 +214,11 @@ func (c *Client) isClosing() bool {
 	return c.closing
 }
 
-// enqueue adds lines to the outgoing queue without blocking. When the queue is full (lines or
-// bytes) the client is dropped with "SendQ exceeded"; a delivery larger than the whole queue
-// is still taken when the queue is empty, so one long message never drops anyone who reads.
-// hold routes the lines through the JOIN hold (deliveries from others). It may be called with
-// s.mu held.
+// enqueue adds lines to the outgoing queue without blocking. A client whose queue is already
+// full (lines or bytes) when a delivery comes is dropped with "SendQ exceeded"; a delivery
+// that finds room is taken whole even if it runs over, so the size of one message is never
+// the reason (the queue exceeds its bound by at most one delivery). hold routes the lines
+// through the JOIN hold (deliveries from others). It may be called with s.mu held.
 func (c *Client) enqueue(lines [][]byte, id string, hold bool) {
 	size := linesSize(lines)
 	c.qmu.Lock()
@@ -228,13 +228,13 @@ func (c *Client) enqueue(lines [][]byte, id string, hold bool) {
 	}
 	cfg := c.s.cfg()
 	if hold && c.holding {
-		if len(c.held) == 0 || len(c.held) < cfg.SendQueueLen && c.heldBytes+size <= cfg.SendQueueBytes {
+		if len(c.held) < cfg.SendQueueLen && c.heldBytes < cfg.SendQueueBytes {
 			c.held = append(c.held, heldLines{id: id, lines: lines})
 			c.heldBytes += size
 			c.qmu.Unlock()
 			return
 		}
-	} else if len(c.queue) == 0 || len(c.queue)+len(lines) <= cfg.SendQueueLen && c.qbytes+size <= cfg.SendQueueBytes {
+	} else if len(c.queue) < cfg.SendQueueLen && c.qbytes < cfg.SendQueueBytes {
 		c.queue = append(c.queue, lines...)
 		c.qbytes += size
 		c.qmu.Unlock()

@@ -12,9 +12,9 @@
 //
 // The outgoing queue holds at most Config.SendQueueLen lines and Config.SendQueueBytes bytes.
 // Deliveries from others (Broadcast, private messages, membership events) never wait: a client
-// whose queue cannot take a delivery is dropped with "ERROR :SendQ exceeded", except that a
-// delivery larger than the whole queue still goes to a client whose queue is empty (one long
-// message never drops a client that reads). The client's own replies wait while the queue is
+// whose queue is already full when a delivery comes is dropped with "ERROR :SendQ exceeded"; a
+// delivery that finds room is taken whole, even past the bound, so the size of one message
+// never drops a client that reads. The client's own replies wait while the queue is
 // more than half full (lines or bytes), so a long answer (NAMES, history) is paced by the
 // client's own reading. Each write has a deadline (Config.WriteTimeout).
 //
