@@ -131,11 +131,15 @@ func TestHostileItems(t *testing.T) {
 		}
 	})
 	t.Run("irc_nick from a user is ignored", func(t *testing.T) {
-		s.rest("alice@example.com", "alicepass").create(map[string]any{"text": "I am Bob", "irc_nick": "Bob"})
+		alice := s.rest("alice@example.com", "alicepass")
+		alice.create(map[string]any{"text": "I am Bob", "irc_nick": "Bob"})
 		m := expectPrivmsg(t, bob, "Alice", "I am Bob")
 		if !strings.HasSuffix(m.Source, "@directus") {
 			t.Errorf("source %q, want Alice's account host", m.Source)
 		}
+		// Naming the service user as author does not help: Directus sets user_created.
+		alice.create(map[string]any{"text": "I am Bob, really", "irc_nick": "Bob", "user_created": *s.d.br.serviceID.Load()})
+		expectPrivmsg(t, bob, "Alice", "I am Bob, really")
 	})
 	t.Run("channel NOTICE stays NOTICE", func(t *testing.T) {
 		alice.Send("NOTICE", channel, "automated: do not answer")

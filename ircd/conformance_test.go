@@ -1,6 +1,8 @@
 package ircd
 
 import (
+	"context"
+	"net"
 	"slices"
 
 	"github.com/ergochat/irc-go/ircmsg"
@@ -166,4 +168,38 @@ func TestInvalidUTF8BeforeRegistration(t *testing.T) {
 	}
 	tc.send("NICK good", "USER u\xff 0 * :Real \xfe Name")
 	tc.expect("001")
+}
+
+// reservedNicks refuses guests the nicks of accounts, as the bridge does.
+type reservedNicks struct{ *memBackend }
+
+func (b reservedNicks) CheckNick(c *Client, nick string) error {
+	if strings.HasPrefix(casefold(nick), "alice") {
+		return &UserError{Text: "That nick belongs to an account"}
+	}
+	return nil
+}
+
+func TestNickCheckerRefusesGuests(t *testing.T) {
+	e := newTestEnv(t, nil)
+	srv := NewServer(testConfig(), reservedNicks{e.b}, e.srv.log)
+	e.b.srv = srv
+	t.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
+	client, server := net.Pipe()
+	go srv.ServeConn(e.ctx, server)
+	guest := newTestConn(t, client)
+	guest.send("NICK Alice", "USER u 0 * :Guest")
+	if m := guest.expect("432"); lastParam(m) != "That nick belongs to an account" {
+		t.Fatalf("432 = %q", m.Params)
+	}
+	guest.send("NICK dan")
+	welcome := guest.expect("001")
+	if welcome.Params[0] != "dan|guest" {
+		t.Fatalf("nick %q", welcome.Params[0])
+	}
+	guest.readWelcome(welcome)
+	guest.send("NICK alice")
+	if got := cmdNames(guest.sync()); !slices.Equal(got, []string{"432"}) {
+		t.Errorf("NICK alice: %v", got)
+	}
 }
