@@ -76,9 +76,10 @@ type Bridge struct {
 	delivery *delivery
 	accounts *accounts
 
-	heldTotal atomic.Int64   // messages held by all accounts
-	wake      chan struct{}  // Directus is back: create held messages
-	actors    sync.WaitGroup // account goroutines and background logouts
+	heldTotal atomic.Int64           // messages held by all accounts
+	wake      chan struct{}          // Directus is back: create held messages
+	actors    sync.WaitGroup         // account goroutines and background logouts
+	serviceID atomic.Pointer[string] // the service user's id: the author of guest posts
 
 	// life bounds every Directus request the bridge makes; stop cancels it at the very end
 	// of a shutdown.
@@ -154,9 +155,12 @@ var ErrServiceToken = errors.New("directus.token is not accepted by Directus (ru
 func (b *Bridge) checkServiceToken(ctx context.Context) error {
 	rctx, cancel := context.WithTimeout(ctx, b.cfg.RequestTimeout)
 	defer cancel()
-	_, err := b.dc.Me(rctx, b.cfg.ServiceToken)
+	me, err := b.dc.Me(rctx, b.cfg.ServiceToken)
 	if errors.Is(err, directus.ErrInvalidCredentials) {
 		return ErrServiceToken
+	}
+	if err == nil {
+		b.serviceID.Store(&me.ID)
 	}
 	return nil
 }

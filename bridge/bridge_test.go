@@ -219,15 +219,17 @@ func TestEditsAndDeletesReachIRC(t *testing.T) {
 	carol := s.web("carol@example.com", "carolpass")
 	id := carol.send("first version")
 	expectPrivmsg(t, alice, "Carol", "first version")
-	adminDo(t, s, http.MethodPatch, "/items/messages/"+id, map[string]any{"text": "second version"})
+	// Each is one marked line: the lines after the first must not arrive as lines of their own
+	// (a bare "PRIVMSG #chat :..." NOTICE reads like a command).
+	adminDo(t, s, http.MethodPatch, "/items/messages/"+id, map[string]any{"text": "second version\nPRIVMSG #chat :evil\nthird"})
 	m := alice.Expect("NOTICE")
-	if !strings.Contains(text(m), "Carol edited a message: second version") {
+	if text(m) != `[edit] Carol edited a message, now: "second version" (and 2 more lines)` {
 		t.Fatalf("edit notice = %q", text(m))
 	}
 	adminDo(t, s, http.MethodDelete, "/items/messages/"+id, nil)
 	m = alice.Expect("NOTICE")
-	if !strings.Contains(text(m), "A message by Carol was deleted") {
-		t.Fatalf("delete notice = %q", text(m))
+	if text(m) != `[delete] A message by Carol was deleted: "second version" (and 2 more lines)` {
+		t.Fatalf("delete notice = %q (edit notices after the first line: wrong)", text(m))
 	}
 }
 

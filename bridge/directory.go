@@ -146,3 +146,11 @@ func (d *directory) loginEmail(name string) string {
 	}
 	return name + "@" + d.emailDomain
 }
+
+// nickTaken reports whether nick is a user's nick (compared as the server folds nicks).
+func (d *directory) nickTaken(nick string) bool {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	_, ok := d.byNick[foldNick(nick)]
+	return ok
+}

@@ -77,6 +77,7 @@ type outEntry struct {
 	c         *ircd.Client // the sending connection (it may be gone by the time it is created)
 	text      string
 	guestNick string
+	notice    bool      // sent as NOTICE: fanned out live as a NOTICE
 	key       string    // idempotency key, stored in irc_key
 	at        time.Time // when the user sent it
 	maybeSent bool      // a create was sent and its reply lost: look before creating again
@@ -92,7 +93,7 @@ func outText(out ircd.Outgoing) string {
 
 func (b *Bridge) newEntry(a *account, c *ircd.Client, out ircd.Outgoing) *outEntry {
 	text := outText(out)
-	e := &outEntry{c: c, text: text, key: newKey(), at: time.Now()}
+	e := &outEntry{c: c, text: text, key: newKey(), at: time.Now(), notice: out.Command == "NOTICE"}
 	if a.guest {
 		e.guestNick = c.Nick()
 		e.text = "<" + e.guestNick + "> " + text // readable on the guide's page, which shows the bridge user as author
@@ -118,10 +119,12 @@ func (a *account) create(e *outEntry) (item, error) {
 	if e.guestNick != "" {
 		data["irc_nick"] = e.guestNick
 	}
-	b.delivery.addPending(e.key, e.c)
+	b.delivery.addPending(e.key, pendingSend{e.c, e.notice})
 	raw, err := a.createOverSocket(ctx, data)
 	if err == nil {
-		return decodeItem(raw)
+		it, err := decodeItem(raw)
+		it.Notice = e.notice
+		return it, err
 	}
 	if errors.Is(err, directus.ErrInvalidCredentials) || errors.Is(err, directus.ErrTokenExpired) {
 		return item{}, a.sessionError(e.c, err)
@@ -132,6 +135,7 @@ func (a *account) create(e *outEntry) (item, error) {
 	// Directus creates the row before re-reading it with the author's rights (PROTOCOL.md
 	// §5), so FORBIDDEN, like a lost reply, does not mean "not created".
 	if it, found, lerr := b.lookupKey(ctx, e.key); lerr == nil && found {
+		it.Notice = e.notice
 		return it, nil
 	}
 	if isTransient(err) {

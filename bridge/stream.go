@@ -28,6 +28,7 @@ type streamHandler struct{ b *Bridge }
 // within the history window.
 func (h streamHandler) Connected(ctx context.Context, k *directus.Conn, init directus.Event) error {
 	b := h.b
+	b.learnServiceUser(ctx) // before any item is shown: it tells guest posts from the others
 	items := b.decodeAll(init.Items)
 	if !b.everUp.Load() {
 		b.seedHistory(items)
@@ -150,7 +151,7 @@ func (b *Bridge) learnAuthors(items []item) {
 	var unknown []string
 	for _, it := range items {
 		id := it.Author.ID
-		if it.IRCNick != "" || id == "" || slices.Contains(unknown, id) {
+		if b.isGuestPost(it) || id == "" || slices.Contains(unknown, id) {
 			continue
 		}
 		if _, known := b.dir.get(id); !known {

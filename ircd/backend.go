@@ -42,6 +42,14 @@ type RegistrationObserver interface {
 	Registered(c *Client)
 }
 
+// NickChecker is implemented by a Backend that refuses some nicks to some connections (a
+// guest may not take the nick of an account). It is asked before a connection without an
+// account claims a nick at registration and before any NICK change; an error is answered
+// with 432 carrying UserText(err).
+type NickChecker interface {
+	CheckNick(c *Client, nick string) error
+}
+
 // AuthRequest is a login attempt.
 type AuthRequest struct {
 	Authzid  string

@@ -56,9 +56,11 @@ type Client struct {
 	qmu        sync.Mutex
 	qcond      sync.Cond
 	queue      [][]byte
+	qbytes     int         // bytes in queue
 	closing    bool        // no more lines are accepted; the writer closes after the queue
 	holding    bool        // deliveries from others are held while a JOIN completes
 	held       []heldLines // deliveries held while holding
+	heldBytes  int
 	quitReason string
 
 	// Owned by the reader goroutine.
@@ -71,6 +73,7 @@ type Client struct {
 	u         *user     // the nick this connection shares, nil before registration
 	joinState joinState // channel membership of this connection
 	memberIdx int       // index in s.members while joinState != notJoined
+	released  bool      // detached from its nick (QUIT); c.u stays for what still reads it
 }
 
 // heldLines is a delivery held back while a JOIN completes.
@@ -211,12 +214,12 @@ func (c *Client) closeWith(reason string, drop bool) {
 	c.quitReason = reason
 	if drop {
 		clear(c.queue)
-		c.queue = c.queue[:0]
+		c.queue, c.qbytes = c.queue[:0], 0
 	}
 	if line != nil {
 		c.queue = append(c.queue, line)
 	}
-	c.held = nil
+	c.held, c.heldBytes = nil, 0
 	_ = c.conn.SetWriteDeadline(time.Now().Add(closeGrace))
 	c.qcond.Broadcast()
 	c.qmu.Unlock()
@@ -230,24 +233,29 @@ func (c *Client) isClosing() bool {
 	return c.closing
 }
 
-// enqueue adds lines to the outgoing queue without blocking. When the queue is full the client
-// is dropped with "SendQ exceeded". hold routes the lines through the JOIN hold (deliveries
-// from others). It may be called with s.mu held.
+// enqueue adds lines to the outgoing queue without blocking. A client whose queue is already
+// full (lines or bytes) when a delivery comes is dropped with "SendQ exceeded"; a delivery
+// that finds room is taken whole even if it runs over, so the size of one message is never
+// the reason (the queue exceeds its bound by at most one delivery). hold routes the lines
+// through the JOIN hold (deliveries from others). It may be called with s.mu held.
 func (c *Client) enqueue(lines [][]byte, id string, hold bool) {
+	size := linesSize(lines)
 	c.qmu.Lock()
 	if c.closing {
 		c.qmu.Unlock()
 		return
 	}
-	limit := c.s.cfg().SendQueueLen
+	cfg := c.s.cfg()
 	if hold && c.holding {
-		if len(c.held) < limit {
+		if len(c.held) < cfg.SendQueueLen && c.heldBytes < cfg.SendQueueBytes {
 			c.held = append(c.held, heldLines{id: id, lines: lines})
+			c.heldBytes += size
 			c.qmu.Unlock()
 			return
 		}
-	} else if len(c.queue)+len(lines) <= limit {
+	} else if len(c.queue) < cfg.SendQueueLen && c.qbytes < cfg.SendQueueBytes {
 		c.queue = append(c.queue, lines...)
+		c.qbytes += size
 		c.qmu.Unlock()
 		// Woken after the unlock, so that the writer, which may run at once on the other
 		// core, does not find qmu still held by the delivering goroutine.
@@ -258,22 +266,31 @@ func (c *Client) enqueue(lines [][]byte, id string, hold bool) {
 	c.closeWith("SendQ exceeded", true)
 }
 
+func linesSize(lines [][]byte) int {
+	n := 0
+	for _, l := range lines {
+		n += len(l)
+	}
+	return n
+}
+
 // replyLines queues the client's own replies from its reader goroutine. It waits while the queue
-// is more than half full, so a command with a long answer (NAMES, history) is paced by the
-// client's reading while deliveries from others keep the other half. Never call it with s.mu
-// held.
+// is more than half full (lines or bytes), so a command with a long answer (NAMES, history) is
+// paced by the client's reading while deliveries from others keep the other half. Never call
+// it with s.mu held.
 func (c *Client) replyLines(lines ...[]byte) {
-	limit := c.s.cfg().SendQueueLen
+	cfg := c.s.cfg()
 	c.qmu.Lock()
 	defer c.qmu.Unlock()
 	for _, line := range lines {
-		for !c.closing && len(c.queue) >= max(limit/2, 1) {
+		for !c.closing && len(c.queue) > 0 && (len(c.queue) >= max(cfg.SendQueueLen/2, 1) || c.qbytes >= cfg.SendQueueBytes/2) {
 			c.qcond.Wait()
 		}
 		if c.closing {
 			return
 		}
 		c.queue = append(c.queue, line)
+		c.qbytes += len(line)
 		c.qcond.Broadcast()
 	}
 }
@@ -326,7 +343,7 @@ func (c *Client) writeLoop() {
 			c.qmu.Unlock()
 			break
 		}
-		batch, c.queue = c.queue, batch[:0]
+		batch, c.queue, c.qbytes = c.queue, batch[:0], 0
 		if now, timeout := time.Now(), c.s.cfg().WriteTimeout; !c.closing && deadline.Sub(now) < timeout/2 {
 			// Refreshed when half used up, not per write: this write has at least half of
 			// WriteTimeout, and a fan-out to many clients doesn't reset as many timers.

@@ -32,6 +32,7 @@ type Server struct {
 	members   []*Client        // connections joined (or joining) the channel: broadcast recipients
 	onChannel []*user          // users with a joined connection, by casefolded nick (NAMES order)
 	regConns  int              // registered connections (attached to a user)
+	peakUsers int              // most nicks at once since the start (LUSERS "max")
 	topic     string
 	topicBy   string
 	topicTime time.Time
@@ -216,9 +217,7 @@ func (s *Server) remove(c *Client) {
 		delete(s.perIP, c.addr)
 	}
 	registered := c.u != nil
-	if registered {
-		s.detachLocked(c, c.quitMessage())
-	}
+	s.releaseNickLocked(c, c.quitMessage())
 	s.mu.Unlock()
 	if c.reg.identity != nil || c.reg.login != nil {
 		s.backend.Disconnected(c)
@@ -248,6 +247,7 @@ func (s *Server) attach(c *Client, nick, ident, host, realname string) bool {
 		u = &user{nick: nick, folded: folded, account: account, ident: ident, host: host,
 			realname: realname, signon: time.Now()}
 		s.users[folded] = u
+		s.peakUsers = max(s.peakUsers, len(s.users))
 	case account == "" || u.account != account:
 		return false
 	}
@@ -255,6 +255,15 @@ func (s *Server) attach(c *Client, nick, ident, host, realname string) bool {
 	c.u = u
 	s.regConns++
 	return true
+}
+
+// releaseNickLocked detaches a registered connection from its nick and the channel, once
+// (at QUIT, else when the connection is removed).
+func (s *Server) releaseNickLocked(c *Client, reason string) {
+	if c.u != nil && !c.released {
+		c.released = true
+		s.detachLocked(c, reason)
+	}
 }
 
 // detachLocked removes c from its nick and the channel; the last connection of a nick takes it
@@ -285,6 +294,13 @@ func (s *Server) counts() (users, unknown int) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return len(s.users), len(s.clients) - s.regConns
+}
+
+// maxUsers is the most nicks there were at once since the server started.
+func (s *Server) maxUsers() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.peakUsers
 }
 
 // ClientCount is the number of open connections, registered or not.

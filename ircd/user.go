@@ -21,6 +21,9 @@ func (c *Client) changeNick(nick string) {
 		c.numeric(errErroneusNickname, nick, "Erroneous nickname")
 		return
 	}
+	if !c.nickAllowed(nick) {
+		return
+	}
 	s.mu.Lock()
 	u := c.u
 	folded := casefold(nick)
@@ -95,6 +98,13 @@ func handleQUIT(c *Client, msg *ircmsg.Message) {
 	reason := "Client quit"
 	if len(msg.Params) > 0 && msg.Params[0] != "" {
 		reason = truncateRunes(msg.Params[0], kickLen)
+	}
+	// The nick is given up before the ERROR is queued: a client that reconnects as soon as
+	// it reads the ERROR finds its nick free.
+	if c.isRegistered() {
+		c.s.mu.Lock()
+		c.s.releaseNickLocked(c, reason)
+		c.s.mu.Unlock()
 	}
 	c.Disconnect(reason)
 }

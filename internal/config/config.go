@@ -64,6 +64,7 @@ type Channel struct {
 	Topic    string `yaml:"topic"`
 	AutoJoin bool   `yaml:"auto_join"`
 	History  int    `yaml:"history"`
+	MaxLines int    `yaml:"max_lines"`
 }
 
 // Directus is the connection to Directus.
@@ -123,7 +124,7 @@ func Default() Config {
 			SendQueue: 1024, FloodRate: 4, FloodBurst: 20,
 			ShutdownTimeout: 10 * time.Second,
 		},
-		Channel: Channel{Name: "#chat", Topic: "Chat with the Directus web page", History: 50},
+		Channel: Channel{Name: "#chat", Topic: "Chat with the Directus web page", History: 50, MaxLines: 20},
 		Directus: Directus{
 			URL: "http://127.0.0.1:8055", Collection: "messages",
 			DialTimeout: 10 * time.Second, RequestTimeout: 15 * time.Second,
@@ -276,9 +277,12 @@ func (c *Config) Validate() error {
 	if c.Channel.History < 0 || c.Channel.History > 1000 {
 		return bad("channel.history", "must be between 0 and 1000")
 	}
+	if c.Channel.MaxLines < 2 || c.Channel.MaxLines > 1000 {
+		return bad("channel.max_lines", "must be between 2 and 1000")
+	}
 	u, err := url.Parse(c.Directus.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return bad("directus.url", "%q is not an http(s)://host[:port][/path] URL", c.Directus.URL)
+		return bad("directus.url", "%q is not an http(s)://host[:port][/path] URL", MaskURL(c.Directus.URL))
 	}
 	if c.Directus.Collection == "" {
 		return bad("directus.collection", "is required")
@@ -286,8 +290,9 @@ func (c *Config) Validate() error {
 	if c.Login.EmailDomain == "" || strings.ContainsAny(c.Login.EmailDomain, "@ ") {
 		return bad("login.email_domain", "must be a domain such as example.com")
 	}
-	if c.Login.Guests && (c.Login.GuestSuffix == "" || strings.ContainsAny(c.Login.GuestSuffix, " ,*?!@#")) {
-		return bad("login.guest_suffix", "must be non-empty and valid in a nick when guests are on")
+	// Empty is allowed: guests are then told apart by the host "guest" and having no account.
+	if c.Login.GuestSuffix != "" && (len(c.Login.GuestSuffix) > 16 || strings.ContainsAny(c.Login.GuestSuffix, " ,*?!@#:\x00\r\n")) {
+		return bad("login.guest_suffix", "%q is not valid in a nick (at most 16 bytes, none of space , * ? ! @ # :)", c.Login.GuestSuffix)
 	}
 	if c.Login.FailuresPerAddress < 1 {
 		return bad("login.failures_per_address", "must be positive")

@@ -57,6 +57,9 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 		{"bad level", "log:\n  level: loud\n", nil, "log.level"},
 		{"unknown env", "", []string{"DIRECTUS_IRCD_DIRECTUS_TOKN=x"}, "DIRECTUS_IRCD_DIRECTUS_TOKN is not a configuration key"},
 		{"bad env int", "", []string{"DIRECTUS_IRCD_CHANNEL_HISTORY=lots"}, "channel.history"},
+		{"max lines too small", "channel:\n  max_lines: 1\n", nil, "channel.max_lines"},
+		{"bad guest suffix", "login:\n  guest_suffix: 'a b'\n", nil, "login.guest_suffix"},
+		{"bad url hides its password", "directus:\n  url: 'ftp://u:hunter2@x'\n", nil, `"ftp://********@x"`},
 		{"bad env listen", "", []string{"DIRECTUS_IRCD_SERVER_LISTEN=6667"}, "server.listen"},
 		{"no listener", "server:\n  listen: []\n", nil, "server.listen"},
 		{"bad tls listen", "server:\n  tls_listen: [6697]\n", nil, "server.tls_listen"},
@@ -139,6 +142,27 @@ func TestMaskedHidesSecrets(t *testing.T) {
 	}
 	if c.Directus.Token != "tok-secret-123" {
 		t.Error("Masked() changed the original")
+	}
+}
+
+func TestEmptyGuestSuffixAllowed(t *testing.T) {
+	c, err := Load(writeConfig(t, "login:\n  guests: true\n  guest_suffix: ''\n"), nil)
+	if err != nil || c.Login.GuestSuffix != "" {
+		t.Fatalf("empty guest suffix: %v, %q", err, c.Login.GuestSuffix)
+	}
+}
+
+func TestMaskURL(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"http://127.0.0.1:8055", "http://127.0.0.1:8055"},
+		{"https://user:p%40ss@directus.example/api", "https://********@directus.example/api"},
+		{"https://user@directus.example", "https://********@directus.example"},
+		{"https://u:p@ss@directus.example", "https://********@directus.example"},
+	}
+	for _, tt := range tests {
+		if got := MaskURL(tt.in); got != tt.want {
+			t.Errorf("MaskURL(%q) = %q, want %q", tt.in, got, tt.want)
+		}
 	}
 }
 

@@ -340,7 +340,7 @@ func ircdConfig(c config.Config, opts Options) (ircd.Config, error) {
 		ServerName: c.Server.Name, Network: c.Server.Network,
 		Channel: c.Channel.Name, Topic: c.Channel.Topic, MOTD: motd,
 		Version: "directus-ircd-" + opts.Version, DefaultHost: "directus",
-		AutoJoin:   c.Channel.AutoJoin,
+		AutoJoin: c.Channel.AutoJoin, MaxLines: c.Channel.MaxLines,
 		MaxClients: c.Server.MaxClients, MaxClientsPerIP: c.Server.MaxClientsPerIP,
 		RegistrationTimeout: c.Server.RegistrationTimeout,
 		PingInterval:        c.Server.PingInterval, PingTimeout: c.Server.PingTimeout,
