@@ -4,6 +4,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/directus-ircd/directus-ircd/ircd"
 )
 
 // user is what the bridge knows of a Directus user.
@@ -79,10 +81,10 @@ func (d *directory) recompute() {
 	nicks := make(map[string]string, len(ids))
 	byNick := make(map[string]string, len(ids))
 	assign := func(id, nick string) {
-		nicks[id], byNick[foldNick(nick)] = nick, id
+		nicks[id], byNick[ircd.Casefold(nick)] = nick, id
 	}
 	free := func(nick string) bool {
-		_, taken := byNick[foldNick(nick)]
+		_, taken := byNick[ircd.Casefold(nick)]
 		return !taken
 	}
 	base := func(id string) string {
@@ -151,6 +153,6 @@ func (d *directory) loginEmail(name string) string {
 func (d *directory) nickTaken(nick string) bool {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	_, ok := d.byNick[foldNick(nick)]
+	_, ok := d.byNick[ircd.Casefold(nick)]
 	return ok
 }

@@ -132,7 +132,7 @@ func (a *account) create(e *outEntry) (item, error) {
 	if b.life.Err() != nil { // a shutdown ran out of time and cancelled the request
 		return item{}, &ircd.UserError{Text: "Server shutting down before Directus answered; the message may not have been stored: " + quoteExcerpt(e.text), Cause: err}
 	}
-	// Directus creates the row before re-reading it with the author's rights (PROTOCOL.md
+	// Directus creates the row before re-reading it with the author's rights (docs/DIRECTUS-PROTOCOL.md
 	// §5), so FORBIDDEN, like a lost reply, does not mean "not created".
 	if it, found, lerr := b.lookupKey(ctx, e.key); lerr == nil && found {
 		it.Notice = e.notice

@@ -11,7 +11,7 @@ import (
 )
 
 // subscriptionQuery is the daemon's one subscription: every field IRC needs, and as init the
-// newest messages (history for JOIN replay; PROTOCOL.md §3.1: the guide's ascending sort
+// newest messages (history for JOIN replay; docs/DIRECTUS-PROTOCOL.md §3.1: the guide's ascending sort
 // would give the oldest).
 func (b *Bridge) subscriptionQuery() directus.Query {
 	limit := max(b.cfg.History, 1)

@@ -20,7 +20,7 @@ const (
 
 // isChannel reports whether name is the server's channel.
 func (s *Server) isChannel(name string) bool {
-	return casefold(name) == casefold(s.cfg().Channel)
+	return Casefold(name) == Casefold(s.cfg().Channel)
 }
 
 // noSuchChannel answers 403 for any channel but ours.

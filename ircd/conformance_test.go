@@ -174,7 +174,7 @@ func TestInvalidUTF8BeforeRegistration(t *testing.T) {
 type reservedNicks struct{ *memBackend }
 
 func (b reservedNicks) CheckNick(c *Client, nick string) error {
-	if strings.HasPrefix(casefold(nick), "alice") {
+	if strings.HasPrefix(Casefold(nick), "alice") {
 		return &UserError{Text: "That nick belongs to an account"}
 	}
 	return nil

@@ -39,10 +39,10 @@ func (c *Client) message(command string, msg *ircmsg.Message) {
 	}
 	seen := make(map[string]bool, len(targets))
 	for _, target := range targets {
-		if seen[casefold(target)] {
+		if seen[Casefold(target)] {
 			continue // one delivery (one item) per distinct target
 		}
-		seen[casefold(target)] = true
+		seen[Casefold(target)] = true
 		switch {
 		case c.s.isChannel(target):
 			c.messageChannel(command, target, msg.Params[1], tags)
@@ -121,7 +121,7 @@ func (c *Client) messageNick(command, target, text string, tags map[string]strin
 	s := c.s
 	m := Message{ID: newPrivateMsgID(), Account: c.Account(), Command: command, Text: text, Time: time.Now()}
 	s.mu.RLock()
-	u := s.users[casefold(target)]
+	u := s.users[Casefold(target)]
 	if u == nil {
 		s.mu.RUnlock()
 		c.refuse(command, errNoSuchNick, target, "No such nick/channel")
@@ -193,8 +193,8 @@ func handleTAGMSG(c *Client, msg *ircmsg.Message) {
 		}
 		target = s.cfg().Channel
 		recipients = s.members
-	case s.users[casefold(target)] != nil:
-		u := s.users[casefold(target)]
+	case s.users[Casefold(target)] != nil:
+		u := s.users[Casefold(target)]
 		target = u.nick
 		recipients = u.conns
 	default:

@@ -166,7 +166,7 @@ func (s *Server) prepareLocked(m *Message, target string) chanMessage {
 	if !safeMaskPart(host) {
 		host = ""
 	}
-	if u := s.users[casefold(nick)]; u != nil && (user == "" || host == "") {
+	if u := s.users[Casefold(nick)]; u != nil && (user == "" || host == "") {
 		user, host = cmp.Or(user, u.ident), cmp.Or(host, u.host)
 	}
 	if user == "" {

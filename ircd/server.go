@@ -239,7 +239,7 @@ func (c *Client) quitMessage() string {
 func (s *Server) attach(c *Client, nick, ident, host, realname string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	folded := casefold(nick)
+	folded := Casefold(nick)
 	u := s.users[folded]
 	account := c.Account()
 	switch {

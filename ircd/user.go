@@ -26,7 +26,7 @@ func (c *Client) changeNick(nick string) {
 	}
 	s.mu.Lock()
 	u := c.u
-	folded := casefold(nick)
+	folded := Casefold(nick)
 	if other := s.users[folded]; other != nil && other != u {
 		s.mu.Unlock()
 		c.numeric(errNicknameInUse, nick, "Nickname is already in use")
@@ -161,8 +161,8 @@ func (c *Client) userMode(target string, args []string) {
 	s := c.s
 	s.mu.Lock()
 	u := c.u
-	other := s.users[casefold(target)]
-	if other == nil && casefold(target) == casefold(c.reg.nick) {
+	other := s.users[Casefold(target)]
+	if other == nil && Casefold(target) == Casefold(c.reg.nick) {
 		// irssi sends MODE <the nick it asked for> +i after being given another nick.
 		other, target = u, u.nick
 	}
