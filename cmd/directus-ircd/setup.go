@@ -15,8 +15,9 @@ import (
 
 // setup provisions a Directus for the bridge. Admin credentials come from flags or, better
 // (they stay out of the process list), from DIRECTUS_ADMIN_TOKEN or DIRECTUS_ADMIN_EMAIL and
-// DIRECTUS_ADMIN_PASSWORD. With -config FILE the bridge token is read from and written to
-// that file, so a second run keeps the token and changes nothing.
+// DIRECTUS_ADMIN_PASSWORD. The bridge token in use comes from -token or
+// DIRECTUS_IRCD_DIRECTUS_TOKEN, or from the -config FILE, which it is then written to; a
+// working token is kept, so a second run changes nothing.
 func setup(args, environ []string, stdout, stderr io.Writer) int {
 	env := envMap(environ)
 	fs := flag.NewFlagSet("setup", flag.ContinueOnError)
@@ -26,6 +27,11 @@ func setup(args, environ []string, stdout, stderr io.Writer) int {
 	adminEmail := fs.String("admin-email", env["DIRECTUS_ADMIN_EMAIL"], "administrator email (env DIRECTUS_ADMIN_EMAIL)")
 	adminPassword := fs.String("admin-password", env["DIRECTUS_ADMIN_PASSWORD"], "administrator password (env DIRECTUS_ADMIN_PASSWORD)")
 	configPath := fs.String("config", "", "daemon config file: its directus.token is kept if valid, and the token is written there (created if missing)")
+	token := fs.String("token", env["DIRECTUS_IRCD_DIRECTUS_TOKEN"], "the bridge token in use, kept if it works (env DIRECTUS_IRCD_DIRECTUS_TOKEN)")
+	rotate := fs.Bool("rotate-token", false, "set a new bridge token even if the current one works (running daemons then need the new one)")
+	role := fs.String("role", "", "chat users' role; an existing role is reused only when named here (default: \""+provision.DefaultRoleName+"\", created by setup)")
+	policy := fs.String("policy", "", "chat users' policy; an existing policy is reused only when named here (default: \""+provision.DefaultPolicyName+"\", created by setup)")
+	userRead := fs.String("user-read", provision.UserReadAll, "what chat users may read of directus_users: all (every profile, so pages show authors' names) or own")
 	collection := fs.String("collection", "messages", "collection for the channel")
 	demo := fs.Bool("demo-users", false, "create demo users alice, bob and carol @example.com")
 	alicePw := fs.String("alice-password", provision.DefaultDemoPasswords["alice"], "demo password for alice@example.com")
@@ -42,9 +48,10 @@ func setup(args, environ []string, stdout, stderr io.Writer) int {
 	opts := provision.Options{
 		URL: *url, AdminToken: *adminToken, AdminEmail: *adminEmail, AdminPassword: *adminPassword,
 		Collection: *collection, DemoUsers: *demo, Out: stdout,
+		RoleName: *role, PolicyName: *policy, UserRead: *userRead, BridgeToken: *token, RotateToken: *rotate,
 		DemoPasswords: map[string]string{"alice": *alicePw, "bob": *bobPw, "carol": *carolPw},
 	}
-	if *configPath != "" {
+	if *configPath != "" && opts.BridgeToken == "" {
 		if c, err := config.Load(existing(*configPath), nil); err == nil {
 			opts.BridgeToken = c.Directus.Token
 		}
@@ -62,8 +69,15 @@ func setup(args, environ []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		fmt.Fprintf(stdout, "bridge token written to %s (directus.token)\n", *configPath)
+	} else if res.NewToken {
+		fmt.Fprintf(stdout, "new bridge token (put it in DIRECTUS_IRCD_DIRECTUS_TOKEN or directus.token): %s\n", res.BridgeToken)
 	} else {
-		fmt.Fprintf(stdout, "bridge token (put it in directus.token or DIRECTUS_IRCD_DIRECTUS_TOKEN): %s\n", res.BridgeToken)
+		fmt.Fprintln(stdout, "bridge token: the given one works and was kept")
+	}
+	if res.NewToken {
+		fmt.Fprintln(stdout, "NOTE: the bridge has a new token; the old one no longer works. A running directus-ircd that uses "+
+			"the old token cannot reconnect to Directus: give it the new token (under systemd, DIRECTUS_IRCD_DIRECTUS_TOKEN "+
+			"in /etc/directus-ircd/env; otherwise directus.token in its config) and restart it.")
 	}
 	if len(res.Changed) == 0 {
 		fmt.Fprintln(stdout, "nothing to change: Directus was already set up")
