@@ -74,15 +74,10 @@ func setup(args, environ []string, stdout, stderr io.Writer) int {
 	} else {
 		fmt.Fprintln(stdout, "bridge token: the given one works and was kept")
 	}
-	if res.NewToken {
+	if res.ReplacedToken {
 		fmt.Fprintln(stdout, "NOTE: the bridge has a new token; the old one no longer works. A running directus-ircd that uses "+
 			"the old token cannot reconnect to Directus: give it the new token (under systemd, DIRECTUS_IRCD_DIRECTUS_TOKEN "+
 			"in /etc/directus-ircd/env; otherwise directus.token in its config) and restart it.")
-	}
-	if len(res.Changed) == 0 {
-		fmt.Fprintln(stdout, "nothing to change: Directus was already set up")
-	} else {
-		fmt.Fprintf(stdout, "done: %d changes (%s)\n", len(res.Changed), strings.Join(res.Changed, "; "))
 	}
 	return 0
 }

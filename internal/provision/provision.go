@@ -79,14 +79,14 @@ type Options struct {
 type Result struct {
 	BridgeToken  string
 	BridgeUserID string
-	// NewToken: this run set a new bridge token; a daemon still using an
-	// older one is locked out until it gets this one.
-	NewToken       bool
-	RoleID         string // chat users' role
-	PolicyID       string // chat users' policy
-	BridgeRoleID   string
-	BridgePolicyID string
-	Changed        []string // what this run changed; empty on a no-op run
+	// NewToken: this run set a new bridge token. ReplacedToken: it replaced
+	// one, so a daemon still using that is locked out until it gets this one.
+	NewToken, ReplacedToken bool
+	RoleID                  string // chat users' role
+	PolicyID                string // chat users' policy
+	BridgeRoleID            string
+	BridgePolicyID          string
+	Changed                 []string // what this run changed; empty on a no-op run
 }
 
 // run carries one provisioning run's state.

@@ -86,7 +86,7 @@ func TestRunIsIdempotent(t *testing.T) {
 	}
 	t.Logf("run 1 (%v):\n%s", time.Since(start).Round(time.Millisecond), out1)
 	if len(res1.Changed) < 10 || len(res1.BridgeToken) < 40 || res1.BridgeUserID == "" || res1.RoleID == "" || res1.PolicyID == "" ||
-		res1.BridgeRoleID == "" || res1.BridgePolicyID == "" || !res1.NewToken {
+		res1.BridgeRoleID == "" || res1.BridgePolicyID == "" || !res1.NewToken || res1.ReplacedToken {
 		t.Fatalf("run 1 result incomplete: %+v", res1)
 	}
 	a := newAdmin(t, in)
@@ -101,7 +101,7 @@ func TestRunIsIdempotent(t *testing.T) {
 	if len(res2.Changed) != 0 || res2.NewToken {
 		t.Errorf("run 2 changed %q (new token: %v)", res2.Changed, res2.NewToken)
 	}
-	res1.Changed, res1.NewToken = nil, false
+	res1.Changed, res1.NewToken, res1.ReplacedToken = nil, false, false
 	if !reflect.DeepEqual(res1, res2) {
 		t.Errorf("run 2 result differs: %+v vs %+v", res2, res1)
 	}
@@ -193,7 +193,7 @@ func testTokenReset(t *testing.T, in *dtest.Instance, prev provision.Result) str
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Changed) != 1 || !strings.Contains(res.Changed[0], "set a new one") || res.BridgeToken == prev.BridgeToken || !res.NewToken {
+	if len(res.Changed) != 1 || !strings.Contains(res.Changed[0], "set a new one") || res.BridgeToken == prev.BridgeToken || !res.ReplacedToken {
 		t.Fatalf("changed %q, token rotated %v, new %v", res.Changed, res.BridgeToken != prev.BridgeToken, res.NewToken)
 	}
 	c := newAdmin(t, in).c
@@ -213,7 +213,7 @@ func testRotateToken(t *testing.T, in *dtest.Instance, token string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !res.NewToken || res.BridgeToken == token || len(res.Changed) != 1 || !strings.Contains(res.Changed[0], "rotate") {
+	if !res.NewToken || !res.ReplacedToken || res.BridgeToken == token || len(res.Changed) != 1 || !strings.Contains(res.Changed[0], "rotate") {
 		t.Fatalf("rotate: changed %q, new %v", res.Changed, res.NewToken)
 	}
 	if _, err := newAdmin(t, in).c.Me(context.Background(), token); !errors.Is(err, directus.ErrInvalidCredentials) {

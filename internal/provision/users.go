@@ -77,7 +77,7 @@ func (r *run) ensureBridgeUser() error {
 // may be what a running daemon uses.
 func (r *run) ensureBridgeToken(hasToken bool) error {
 	if r.o.RotateToken {
-		return r.setBridgeToken("replaced the bridge user's static token (rotate)")
+		return r.setBridgeToken(hasToken, "replaced the bridge user's static token (rotate)")
 	}
 	tok := r.o.BridgeToken
 	if tok == "" && hasToken {
@@ -86,7 +86,7 @@ func (r *run) ensureBridgeToken(hasToken bool) error {
 			"or pass -rotate-token to replace it (daemons using the old one then need the new one)", ErrBridgeToken, r.o.BridgeEmail)
 	}
 	if tok == "" {
-		return r.setBridgeToken("set a static token for the bridge user")
+		return r.setBridgeToken(false, "set a static token for the bridge user")
 	}
 	me, err := r.c.Me(r.ctx, tok)
 	switch {
@@ -100,10 +100,10 @@ func (r *run) ensureBridgeToken(hasToken bool) error {
 	case !errors.Is(err, directus.ErrInvalidCredentials):
 		return fmt.Errorf("check the bridge token: %w", err)
 	}
-	return r.setBridgeToken("the given bridge token was rejected by Directus: set a new one")
+	return r.setBridgeToken(hasToken, "the given bridge token was rejected by Directus: set a new one")
 }
 
-func (r *run) setBridgeToken(what string) error {
+func (r *run) setBridgeToken(replaces bool, what string) error {
 	tok, err := newToken()
 	if err != nil {
 		return err
@@ -111,7 +111,7 @@ func (r *run) setBridgeToken(what string) error {
 	if err := r.do(http.MethodPatch, "/users/"+r.res.BridgeUserID, map[string]any{"token": tok}, nil); err != nil {
 		return fmt.Errorf("set the bridge user's static token: %w", redact(err, tok))
 	}
-	r.res.BridgeToken, r.res.NewToken = tok, true
+	r.res.BridgeToken, r.res.NewToken, r.res.ReplacedToken = tok, true, replaces
 	r.changed("%s", what)
 	return nil
 }
