@@ -23,11 +23,11 @@ func setup(args, environ []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("setup", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	url := fs.String("url", envOr(env, "DIRECTUS_URL", "http://127.0.0.1:8055"), "Directus base URL (env DIRECTUS_URL)")
-	adminToken := fs.String("admin-token", env["DIRECTUS_ADMIN_TOKEN"], "administrator token (env DIRECTUS_ADMIN_TOKEN)")
+	adminToken := secretFlag(fs, env, "admin-token", "DIRECTUS_ADMIN_TOKEN", "administrator token")
 	adminEmail := fs.String("admin-email", env["DIRECTUS_ADMIN_EMAIL"], "administrator email (env DIRECTUS_ADMIN_EMAIL)")
-	adminPassword := fs.String("admin-password", env["DIRECTUS_ADMIN_PASSWORD"], "administrator password (env DIRECTUS_ADMIN_PASSWORD)")
+	adminPassword := secretFlag(fs, env, "admin-password", "DIRECTUS_ADMIN_PASSWORD", "administrator password")
 	configPath := fs.String("config", "", "daemon config file: its directus.token is kept if valid, and the token is written there (created if missing)")
-	token := fs.String("token", env["DIRECTUS_IRCD_DIRECTUS_TOKEN"], "the bridge token in use, kept if it works (env DIRECTUS_IRCD_DIRECTUS_TOKEN)")
+	token := secretFlag(fs, env, "token", "DIRECTUS_IRCD_DIRECTUS_TOKEN", "the bridge token in use, kept if it works")
 	rotate := fs.Bool("rotate-token", false, "set a new bridge token even if the current one works (running daemons then need the new one)")
 	role := fs.String("role", "", "chat users' role; an existing role is reused only when named here (default: \""+provision.DefaultRoleName+"\", created by setup)")
 	policy := fs.String("policy", "", "chat users' policy; an existing policy is reused only when named here (default: \""+provision.DefaultPolicyName+"\", created by setup)")
@@ -41,14 +41,17 @@ func setup(args, environ []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if *adminToken == "" && (*adminEmail == "" || *adminPassword == "") {
+	for _, f := range []*envFlag{adminToken, adminPassword, token} {
+		f.fallback()
+	}
+	if adminToken.value == "" && (*adminEmail == "" || adminPassword.value == "") {
 		fmt.Fprintln(stderr, "directus-ircd setup: give an admin token (-admin-token or DIRECTUS_ADMIN_TOKEN) or admin email and password")
 		return 2
 	}
 	opts := provision.Options{
-		URL: *url, AdminToken: *adminToken, AdminEmail: *adminEmail, AdminPassword: *adminPassword,
+		URL: *url, AdminToken: adminToken.value, AdminEmail: *adminEmail, AdminPassword: adminPassword.value,
 		Collection: *collection, DemoUsers: *demo, Out: stdout,
-		RoleName: *role, PolicyName: *policy, UserRead: *userRead, BridgeToken: *token, RotateToken: *rotate,
+		RoleName: *role, PolicyName: *policy, UserRead: *userRead, BridgeToken: token.value, RotateToken: *rotate,
 		DemoPasswords: map[string]string{"alice": *alicePw, "bob": *bobPw, "carol": *carolPw},
 	}
 	if *configPath != "" && opts.BridgeToken == "" {
@@ -80,6 +83,24 @@ func setup(args, environ []string, stdout, stderr io.Writer) int {
 			"in /etc/directus-ircd/env; otherwise directus.token in its config) and restart it.")
 	}
 	return 0
+}
+
+// envFlag is a secret flag that falls back to an environment variable. The
+// variable is not the flag's default, so -h never prints the secret.
+type envFlag struct {
+	value, env string
+}
+
+func secretFlag(fs *flag.FlagSet, env map[string]string, name, variable, usage string) *envFlag {
+	f := &envFlag{env: env[variable]}
+	fs.StringVar(&f.value, name, "", usage+" (env "+variable+")")
+	return f
+}
+
+func (f *envFlag) fallback() {
+	if f.value == "" {
+		f.value = f.env
+	}
 }
 
 // existing is path if the file exists, else "" (no file: defaults).

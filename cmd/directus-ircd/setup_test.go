@@ -134,3 +134,13 @@ func TestSetupRefusesWithoutWebSockets(t *testing.T) {
 		t.Errorf("exit %d, want 1 and the setting named", r.code)
 	}
 }
+
+// Secrets from the environment are not flag defaults, so `setup -h` never prints them.
+func TestSetupHelpHidesSecrets(t *testing.T) {
+	env := []string{"DIRECTUS_ADMIN_TOKEN=admin-tok-4711", "DIRECTUS_ADMIN_PASSWORD=admin-pw-4711", "DIRECTUS_IRCD_DIRECTUS_TOKEN=bridge-tok-4711"}
+	var out, errOut bytes.Buffer
+	setup([]string{"-h"}, env, &out, &errOut)
+	if help := out.String() + errOut.String(); strings.Contains(help, "4711") || !strings.Contains(help, "-rotate-token") {
+		t.Errorf("help shows a secret or lacks -rotate-token:\n%s", help)
+	}
+}
