@@ -202,11 +202,17 @@ func (r *run) ensurePermission(policyID, policy string, p permission) error {
 	case found && slices.Contains(fields, "*"):
 		r.ok("%s", what)
 		return nil
+	case found && len(fields) > 0:
+		// A narrower list is an admin's choice (field lists need a license
+		// in Directus 12): keep it, but say so, since it may hide fields the
+		// daemon or the chat pages read.
+		r.printf("note: %s is limited to the fields %s: kept as it is", what, strings.Join(fields, ","))
+		return nil
 	case found:
 		if err := r.do(http.MethodPatch, fmt.Sprintf("/permissions/%d", id), map[string]any{"fields": []string{"*"}}, nil); err != nil {
-			return fmt.Errorf("widen %s to all fields: %w", what, err)
+			return fmt.Errorf("give %s its fields: %w", what, err)
 		}
-		r.changed("%s now covers all fields", what)
+		r.changed("%s now covers all fields (it had none)", what)
 		return nil
 	}
 	body := map[string]any{"policy": policyID, "collection": p.collection, "action": p.action,
