@@ -76,8 +76,8 @@ func (r *run) ensureBridgeUser() error {
 // yet. It refuses to replace a token it was not given (hasToken): that token
 // may be what a running daemon uses.
 func (r *run) ensureBridgeToken(hasToken bool) error {
-	if r.o.RotateToken {
-		return r.setBridgeToken(hasToken, "replaced the bridge user's static token (rotate)")
+	if r.o.RotateToken && hasToken {
+		return r.setBridgeToken(true, "replaced the bridge user's static token (rotate)")
 	}
 	tok := r.o.BridgeToken
 	if tok == "" && hasToken {
@@ -85,7 +85,7 @@ func (r *run) ensureBridgeToken(hasToken bool) error {
 			"give it to setup (-token, DIRECTUS_IRCD_DIRECTUS_TOKEN, or -config FILE holding directus.token) so that it is kept, "+
 			"or pass -rotate-token to replace it (daemons using the old one then need the new one)", ErrBridgeToken, r.o.BridgeEmail)
 	}
-	if tok == "" {
+	if tok == "" || !hasToken {
 		return r.setBridgeToken(false, "set a static token for the bridge user")
 	}
 	me, err := r.c.Me(r.ctx, tok)
