@@ -60,6 +60,9 @@ func (d *directory) learn(u user) bool {
 	if u.Status == "" {
 		u.Status = old.Status
 	}
+	if u.FirstName == "" {
+		u.FirstName = old.FirstName
+	}
 	if ok && old == u {
 		return false
 	}

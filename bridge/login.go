@@ -222,6 +222,13 @@ func (b *Bridge) identify(ctx context.Context, a *account, token string) error {
 	default:
 		return unreachable(err)
 	}
+	if me.Email == "" {
+		// The user's role may not read its own profile (setup -user-read own): the service
+		// token reads it.
+		if us, err := b.dc.Users(ctx, b.cfg.ServiceToken, []string{me.ID}); err == nil && len(us) == 1 {
+			me = us[0]
+		}
+	}
 	b.dir.learn(user{ID: me.ID, Email: me.Email, FirstName: me.FirstName, Status: me.Status})
 	a.userID, a.email = me.ID, me.Email
 	a.name = b.dir.account(me.Email)
