@@ -1,4 +1,4 @@
-package bridge
+package bridge_test
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/directus-ircd/directus-ircd/bridge"
+	"github.com/directus-ircd/directus-ircd/internal/config"
 	"github.com/directus-ircd/directus-ircd/internal/irctest"
 )
 
@@ -26,17 +28,17 @@ type killFigures struct {
 // subscription is live again (the bridge's own timestamp of the change).
 func killAndRestart(t *testing.T, s *stack, down time.Duration) killFigures {
 	t.Helper()
-	br := s.d.br
+	br := s.d.Bridge()
 	s.dx.Kill(t)
 	f := killFigures{killed: time.Now()}
-	waitState(t, br, StateUnreachable, 30*time.Second)
+	waitState(t, br, bridge.StateUnreachable, 30*time.Second)
 	time.Sleep(down) // the outage itself: the fault being injected
 	stop := make(chan struct{})
 	ready := firstPong(s.dx.URL, stop)
 	s.dx.Restart(t)
 	close(stop)
 	readyAt := <-ready
-	live := waitState(t, br, StateReady, 60*time.Second)
+	live := waitState(t, br, bridge.StateReady, 60*time.Second)
 	f.outage = readyAt.Sub(f.killed)
 	f.readyLive = max(live.Since.Sub(readyAt), 0) // ≤ 20 ms early: the probe beat ours
 	return f
@@ -115,7 +117,7 @@ func TestReconnectWithinSecondsOfDirectus(t *testing.T) {
 	if testing.Short() {
 		t.Skip("10 Directus restarts take about three minutes")
 	}
-	s := newStack(t, nil, func(c *Config) { c.QueuePerUser, c.QueueTotal, c.QueueMaxWait = 20, 1000, 2*time.Minute })
+	s := newStack(t, nil, func(c *config.Config) { c.Queue.PerUser, c.Queue.Total, c.Queue.MaxWait = 20, 1000, 2*time.Minute })
 	senders := map[string]*irctest.Client{
 		"alice": login(t, s, "a", "alice", "alicepass"),
 		"bob":   login(t, s, "b", "bob", "bobpass"),

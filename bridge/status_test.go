@@ -1,4 +1,4 @@
-package bridge
+package bridge_test
 
 import (
 	"errors"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/ergochat/irc-go/ircmsg"
 
+	"github.com/directus-ircd/directus-ircd/bridge"
 	"github.com/directus-ircd/directus-ircd/directus"
 	"github.com/directus-ircd/directus-ircd/internal/irctest"
 )
@@ -26,25 +27,25 @@ func expectNotice(t *testing.T, c *irctest.Client, what, contains string) {
 // by itself.
 func TestTokenRejectedWhileRunning(t *testing.T) {
 	s := provisioned(t, nil)
-	s.withDirectus(func(c *directus.Config) { c.TokenCheck, c.RefusedRetry = time.Second, 2*time.Second })
+	s.opts.TuneDirectus = func(c *directus.Config) { c.TokenCheck, c.RefusedRetry = time.Second, 2*time.Second }
 	s.start()
 	alice := login(t, s, "a", "alice", "alicepass")
 
 	adminDo(t, s, http.MethodPatch, "/users/"+s.res.BridgeUserID, map[string]any{"token": nil})
 	revoked := time.Now()
-	st := waitState(t, s.d.br, StateTokenRejected, 10*time.Second)
+	st := waitState(t, s.d.Bridge(), bridge.StateTokenRejected, 10*time.Second)
 	if !errors.Is(st.Err, directus.ErrInvalidCredentials) || strings.Contains(st.Err.Error(), s.res.BridgeToken) {
 		t.Errorf("status error = %v, want ErrInvalidCredentials without the token", st.Err)
 	}
 	expectNotice(t, alice, "token notice", "rejects this server's token")
 	t.Logf("FIGURES token rejected: state after %s", st.Since.Sub(revoked).Round(time.Millisecond))
-	if s.d.br.Ready() {
+	if s.d.Bridge().Ready() {
 		t.Error("Ready() with a rejected token")
 	}
 	joinNotice(t, s, "bob", "directus.token") // joins after the change: told on JOIN
 
 	adminDo(t, s, http.MethodPatch, "/users/"+s.res.BridgeUserID, map[string]any{"token": s.res.BridgeToken})
-	waitState(t, s.d.br, StateReady, 20*time.Second)
+	waitState(t, s.d.Bridge(), bridge.StateReady, 20*time.Second)
 	expectNotice(t, alice, "back notice", "reachable again")
 }
 
@@ -53,7 +54,7 @@ func TestTokenRejectedWhileRunning(t *testing.T) {
 func TestWebSocketsDisabled(t *testing.T) {
 	s := provisioned(t, map[string]string{"WEBSOCKETS_ENABLED": "false"})
 	s.launch()
-	st := waitState(t, s.d.br, StateWebSocketsDisabled, 30*time.Second)
+	st := waitState(t, s.d.Bridge(), bridge.StateWebSocketsDisabled, 30*time.Second)
 	if !errors.Is(st.Err, directus.ErrWebSocketsDisabled) || !strings.Contains(st.Err.Error(), "WEBSOCKETS_ENABLED") {
 		t.Errorf("status error = %v, want ErrWebSocketsDisabled naming the setting", st.Err)
 	}
@@ -75,22 +76,4 @@ func joinNotice(t *testing.T, s *stack, user, want string) {
 		}
 	}
 	t.Errorf("%s got no NOTICE containing %q on JOIN", user, want)
-}
-
-func TestStateOfStreamErrors(t *testing.T) {
-	for _, tc := range []struct {
-		err  error
-		want State
-	}{
-		{&directus.Error{Op: "ws auth", Code: "AUTH_FAILED"}, StateTokenRejected},
-		{&directus.Error{Op: "ws dial", Status: http.StatusUnauthorized}, StateTokenRejected},
-		{&directus.Error{Op: "ws dial", Status: http.StatusNotFound, Err: directus.ErrWebSocketsDisabled}, StateWebSocketsDisabled},
-		{&directus.Error{Op: "ws dial", Err: directus.ErrUnreachable}, StateUnreachable},
-		{&directus.Error{Op: "ws read", Err: directus.ErrDisconnected}, StateUnreachable},
-		{errors.New("back-fill: something else"), StateUnreachable},
-	} {
-		if got := stateOf(tc.err); got != tc.want {
-			t.Errorf("stateOf(%v) = %q, want %q", tc.err, got, tc.want)
-		}
-	}
 }

@@ -2,8 +2,14 @@ package bridge
 
 import (
 	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/directus-ircd/directus-ircd/directus"
 )
 
 func TestSanitizeNick(t *testing.T) {
@@ -81,47 +87,6 @@ func TestDirectoryNicksAreUniqueAndNobodyIsRenamed(t *testing.T) {
 	}
 }
 
-func TestThrottleBlocksAndBacksOff(t *testing.T) {
-	now := time.Unix(0, 0)
-	th := newThrottle(100, 3, time.Minute)
-	th.now = func() time.Time { return now }
-	for i := 0; i < 3; i++ {
-		if w := th.blockedFor("1.2.3.4", "bob"); w != 0 {
-			t.Fatalf("blocked after %d failures", i)
-		}
-		th.failed("1.2.3.4", "bob")
-	}
-	if w := th.blockedFor("1.2.3.4", "bob"); w != time.Minute {
-		t.Fatalf("after 3 failures wait %v, want 1m", w)
-	}
-	if w := th.blockedFor("5.6.7.8", "alice"); w != 0 {
-		t.Fatalf("another account and address are blocked: %v", w)
-	}
-	now = now.Add(time.Minute + time.Second)
-	th.failed("1.2.3.4", "bob") // a fourth failure doubles the block
-	if w := th.blockedFor("9.9.9.9", "bob"); w != 2*time.Minute {
-		t.Fatalf("after 4 failures wait %v, want 2m", w)
-	}
-	th.succeeded("1.2.3.4", "bob")
-	if w := th.blockedFor("1.2.3.4", "bob"); w != 0 {
-		t.Fatalf("success did not clear: %v", w)
-	}
-	// Over a day of retries every 10 s, few attempts get through.
-	th2 := newThrottle(1000, 5, 15*time.Minute)
-	th2.now = func() time.Time { return now }
-	through := 0
-	for i := 0; i < 8640; i++ {
-		if th2.blockedFor("a", "carol") == 0 {
-			through++
-			th2.failed("a", "carol")
-		}
-		now = now.Add(10 * time.Second)
-	}
-	if through >= 25 {
-		t.Fatalf("%d failed logins reached Directus in a day; Directus suspends at 25", through)
-	}
-}
-
 func TestDecodeItemShapes(t *testing.T) {
 	tests := []struct {
 		raw              string
@@ -152,5 +117,88 @@ func BenchmarkDecodeItem(b *testing.B) {
 		if _, err := decodeItem(raw); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestOneLine(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"plain", `"plain"`},
+		{"first\nPRIVMSG #chat :evil", `"first" (and 1 more line)`},
+		{"\r\n  \nfirst  line\r\nb\rc", `"first line" (and 2 more lines)`},
+		{"", `""`},
+		{strings.Repeat("é", 150), `"` + strings.Repeat("é", 100) + `…"`},
+	}
+	for _, tt := range tests {
+		if got := oneLine(tt.in, noticeExcerpt); got != tt.want {
+			t.Errorf("oneLine(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestStateOfStreamErrors(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want State
+	}{
+		{&directus.Error{Op: "ws auth", Code: "AUTH_FAILED"}, StateTokenRejected},
+		{&directus.Error{Op: "ws dial", Status: http.StatusUnauthorized}, StateTokenRejected},
+		{&directus.Error{Op: "ws dial", Status: http.StatusNotFound, Err: directus.ErrWebSocketsDisabled}, StateWebSocketsDisabled},
+		{&directus.Error{Op: "ws dial", Err: directus.ErrUnreachable}, StateUnreachable},
+		{&directus.Error{Op: "ws read", Err: directus.ErrDisconnected}, StateUnreachable},
+		{errors.New("back-fill: something else"), StateUnreachable},
+	} {
+		if got := stateOf(tc.err); got != tc.want {
+			t.Errorf("stateOf(%v) = %q, want %q", tc.err, got, tc.want)
+		}
+	}
+}
+
+// fills is a queueFiller that reports a scripted sequence of fills (the last one repeats).
+type fills struct {
+	Server
+	mu  sync.Mutex
+	seq []float64
+}
+
+func (f *fills) SendQueueFill() float64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v := f.seq[0]
+	if len(f.seq) > 1 {
+		f.seq = f.seq[1:]
+	}
+	return v
+}
+
+func TestPacerWaitsForQueuesButNotForAStuckClient(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		fills    []float64
+		wantWait bool
+		stuck    bool // the queue never drains: the next wait returns at once
+	}{
+		{"room: no wait", []float64{0.2}, false, false},
+		{"full: waits until drained", []float64{0.9, 0.8, 0.7, 0.6, 0.4}, true, false},
+		{"stuck: gives up", []float64{0.9}, true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := pacer{stall: 50 * time.Millisecond}
+			f := &fills{seq: tc.fills}
+			if err := p.wait(t.Context(), f); err != nil {
+				t.Fatal(err)
+			}
+			if (p.waited > 0) != tc.wantWait {
+				t.Errorf("waited %s, want a wait: %v", p.waited, tc.wantWait)
+			}
+			if left := f.SendQueueFill(); left > paceFill && !p.stalled {
+				t.Errorf("returned with the queue at %.0f%% and not stalled", 100*left)
+			}
+			if tc.stuck {
+				before := p.waited
+				if err := p.wait(t.Context(), f); err != nil || p.waited != before {
+					t.Errorf("waited again for a stuck client (%s, %v)", p.waited-before, err)
+				}
+			}
+		})
 	}
 }
