@@ -49,11 +49,17 @@ func TestTokenRejectedWhileRunning(t *testing.T) {
 	expectNotice(t, alice, "back notice", "reachable again")
 }
 
-// A Directus with WebSockets disabled answers REST but not the subscription: the state says
-// why, and users are told on JOIN.
+// WebSockets turned off in Directus while the daemon runs (a change of its environment and a
+// restart): REST works but the subscription cannot come back. The state says why, users are
+// told (and again on JOIN), and the daemon recovers by itself once WebSockets are on again.
 func TestWebSocketsDisabled(t *testing.T) {
-	s := provisioned(t, map[string]string{"WEBSOCKETS_ENABLED": "false"})
-	s.launch()
+	s := provisioned(t, nil)
+	s.opts.TuneDirectus = func(c *directus.Config) { c.RefusedRetry = 2 * time.Second }
+	s.start()
+	alice := login(t, s, "a", "alice", "alicepass")
+
+	s.dx.SetEnv("WEBSOCKETS_ENABLED", "false")
+	s.dx.Restart(t)
 	st := waitState(t, s.d.Bridge(), bridge.StateWebSocketsDisabled, 30*time.Second)
 	if !errors.Is(st.Err, directus.ErrWebSocketsDisabled) || !strings.Contains(st.Err.Error(), "WEBSOCKETS_ENABLED") {
 		t.Errorf("status error = %v, want ErrWebSocketsDisabled naming the setting", st.Err)
@@ -61,7 +67,13 @@ func TestWebSocketsDisabled(t *testing.T) {
 	if got := st.State.String(); got != "websockets disabled" {
 		t.Errorf("state string = %q", got)
 	}
-	joinNotice(t, s, "alice", "WebSockets turned off")
+	expectNotice(t, alice, "websockets notice", "WebSockets turned off")
+	joinNotice(t, s, "bob", "WebSockets turned off")
+
+	s.dx.SetEnv("WEBSOCKETS_ENABLED", "true")
+	s.dx.Restart(t)
+	waitState(t, s.d.Bridge(), bridge.StateReady, 30*time.Second)
+	expectNotice(t, alice, "back notice", "reachable again")
 }
 
 // joinNotice logs in as user, joins and expects a NOTICE containing want among what JOIN

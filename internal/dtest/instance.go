@@ -153,6 +153,20 @@ func (i *Instance) Restart(t testing.TB) {
 	}
 }
 
+// SetEnv changes one setting of the instance's .env (see Options.Env); it takes effect at
+// the next Restart. For tests of Directus reconfigured under a running client, e.g.
+// WEBSOCKETS_ENABLED=false.
+func (i *Instance) SetEnv(key, value string) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	env := make(map[string]string, len(i.env)+1)
+	for k, v := range i.env {
+		env[k] = v
+	}
+	env[key] = value
+	i.env = env
+}
+
 // Running reports whether the Directus process is alive.
 func (i *Instance) Running() bool {
 	i.mu.Lock()
