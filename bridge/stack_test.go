@@ -3,6 +3,8 @@ package bridge_test
 import (
 	"context"
 	"encoding/json"
+	"runtime/pprof"
+	"strings"
 	"testing"
 	"time"
 
@@ -127,7 +129,9 @@ func (s *stack) stopDaemon() {
 	}
 	s.d = nil
 	if err := d.Shutdown(); err != nil {
-		s.t.Errorf("shutdown: %v", err)
+		var b strings.Builder
+		_ = pprof.Lookup("goroutine").WriteTo(&b, 1)
+		s.t.Errorf("shutdown: %v\n--- goroutines still running ---\n%s", err, b.String())
 	}
 }
 
