@@ -70,10 +70,11 @@ type Client struct {
 	lag     time.Duration // fakelag accumulated in the current run of over-budget lines
 
 	// Guarded by s.mu.
-	u         *user     // the nick this connection shares, nil before registration
-	joinState joinState // channel membership of this connection
-	memberIdx int       // index in s.members while joinState != notJoined
-	released  bool      // detached from its nick (QUIT); c.u stays for what still reads it
+	u          *user     // the nick this connection shares, nil before registration
+	joinState  joinState // channel membership of this connection
+	memberIdx  int       // index in s.members while joinState != notJoined
+	released   bool      // detached from its nick (QUIT); c.u stays for what still reads it
+	readerDone bool      // the reader has ended: Drain does not wait for it to go quiet
 }
 
 // heldLines is a delivery held back while a JOIN completes.

@@ -160,6 +160,9 @@ func (s *Server) ServeConn(ctx context.Context, conn net.Conn) {
 	// runtime shrink an idle connection's stack to 4 KiB after registration grew it (about
 	// 4 KiB less per connection, measured with 5,000 idle clients).
 	c.readLoop()
+	s.mu.Lock()
+	c.readerDone = true // under s.mu: Drain counts a reader or sees it gone, never half
+	s.mu.Unlock()
 	c.markQuiet()
 	stop()
 	s.remove(c)
@@ -332,9 +335,19 @@ func (s *Server) Drain(ctx context.Context) {
 	for c := range s.clients {
 		clients = append(clients, c)
 	}
-	s.quiet.Add(len(clients))
+	// A connection whose reader has already ended (its client hung up) has nothing more to
+	// read and will never report quiet: waiting for it would hold the stop to ctx's end.
+	reading := 0
 	for _, c := range clients {
-		c.drainPending.Store(true)
+		if !c.readerDone {
+			reading++
+		}
+	}
+	s.quiet.Add(reading)
+	for _, c := range clients {
+		if !c.readerDone {
+			c.drainPending.Store(true)
+		}
 	}
 	s.mu.Unlock()
 	close(s.drainStart) // wakes readers that sit in a flood delay
