@@ -22,6 +22,7 @@ import (
 	"github.com/directus-ircd/directus-ircd/bridge"
 	"github.com/directus-ircd/directus-ircd/directus"
 	"github.com/directus-ircd/directus-ircd/internal/config"
+	"github.com/directus-ircd/directus-ircd/internal/version"
 	"github.com/directus-ircd/directus-ircd/ircd"
 )
 
@@ -29,16 +30,13 @@ func serve(args, environ []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "configuration file (YAML)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
-	cfg, err := config.Load(*path, environ)
-	if err == nil && cfg.Directus.Token == "" {
-		err = &config.FieldError{Key: "directus.token", Msg: "is required: run `directus-ircd setup` to create the bridge user and its token"}
-	}
+	cfg, err := loadConfig(*path, environ)
 	if err != nil {
 		fmt.Fprintln(stderr, "directus-ircd:", err)
-		return 1
+		return exitConfig
 	}
 	log := newLogger(cfg.Log, stderr)
 	d, err := newDaemon(cfg, log)
@@ -274,7 +272,7 @@ func ircdConfig(c config.Config) (ircd.Config, error) {
 	return ircd.Config{
 		ServerName: c.Server.Name, Network: c.Server.Network,
 		Channel: c.Channel.Name, Topic: c.Channel.Topic, MOTD: motd,
-		Version: "directus-ircd-" + version, DefaultHost: "directus",
+		Version: version.Get().IRC(), DefaultHost: "directus",
 		AutoJoin:   c.Channel.AutoJoin,
 		MaxClients: c.Server.MaxClients, MaxClientsPerIP: c.Server.MaxClientsPerIP,
 		RegistrationTimeout: c.Server.RegistrationTimeout,

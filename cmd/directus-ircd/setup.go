@@ -32,8 +32,8 @@ func setup(args, environ []string, stdout, stderr io.Writer) int {
 	bobPw := fs.String("bob-password", provision.DefaultDemoPasswords["bob"], "demo password for bob@example.com")
 	carolPw := fs.String("carol-password", provision.DefaultDemoPasswords["carol"], "demo password for carol@example.com")
 	timeout := fs.Duration("timeout", 2*time.Minute, "give up after this long")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
 	if *adminToken == "" && (*adminEmail == "" || *adminPassword == "") {
 		fmt.Fprintln(stderr, "directus-ircd setup: give an admin token (-admin-token or DIRECTUS_ADMIN_TOKEN) or admin email and password")
