@@ -50,6 +50,8 @@ type Config struct {
 	QueueTotal     int
 	QueueMaxWait   time.Duration
 	RequestTimeout time.Duration
+
+	Metrics *Metrics // NewMetrics; nil records nothing
 }
 
 // Server is the part of *ircd.Server the bridge uses.
@@ -60,10 +62,11 @@ type Server interface {
 
 // Bridge is the running bridge. Create it with New, give it the IRC server with Attach, then Run.
 type Bridge struct {
-	cfg Config
-	dc  *directus.Client
-	log zerolog.Logger
-	srv Server
+	cfg     Config
+	dc      *directus.Client
+	log     zerolog.Logger
+	srv     Server
+	metrics *Metrics // nil-safe
 
 	dir      *directory
 	throttle *throttle
@@ -97,6 +100,7 @@ func New(cfg Config, dc *directus.Client, log zerolog.Logger) *Bridge {
 	}
 	b.delivery = newDelivery(cfg.History)
 	b.outbox = newOutbox(cfg.QueuePerUser, cfg.QueueTotal, cfg.QueueMaxWait)
+	b.metrics = cfg.Metrics.observe(b)
 	return b
 }
 
@@ -156,6 +160,7 @@ func (b *Bridge) Drain(ctx context.Context) {
 	}
 	b.flushOutbox(ctx)
 	for _, e := range b.outbox.takeAll() {
+		b.metrics.refused(refusedShuttingDown)
 		b.refuseQueued(e, "server shutting down")
 	}
 }

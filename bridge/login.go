@@ -23,7 +23,7 @@ const (
 // token contains no colon).
 const tokenPassPrefix = "token:"
 
-var errLoginRequired = &ircd.UserError{Text: "This server requires a login: use SASL PLAIN with your Directus email and password, or PASS email:password"}
+var errLoginRequired = &ircd.UserError{Text: "This server requires a login: use SASL PLAIN with your Directus email and password, or PASS email:password", Reason: "login_required"}
 
 // AuthenticatePlain implements ircd.Backend: SASL PLAIN with the Directus email (or the
 // local part for login.email_domain) and password.
@@ -36,13 +36,13 @@ func (b *Bridge) AuthenticatePlain(ctx context.Context, req ircd.AuthRequest) (*
 func (b *Bridge) Register(ctx context.Context, reg ircd.Registration) (*ircd.Identity, error) {
 	if b.cfg.ServerPassword != "" {
 		if !reg.HasPass || subtle.ConstantTimeCompare([]byte(reg.Pass), []byte(b.cfg.ServerPassword)) != 1 {
-			return nil, &ircd.UserError{Text: "Wrong or missing server password (PASS)"}
+			return nil, &ircd.UserError{Text: "Wrong or missing server password (PASS)", Reason: "server_password"}
 		}
 		if reg.Login != nil {
 			return reg.Login, nil
 		}
 		if !b.cfg.Guests {
-			return nil, &ircd.UserError{Text: "This server requires a login: use SASL PLAIN with your Directus email and password"}
+			return nil, &ircd.UserError{Text: "This server requires a login: use SASL PLAIN with your Directus email and password", Reason: "login_required"}
 		}
 		return b.guest(reg)
 	}
@@ -63,12 +63,12 @@ func (b *Bridge) Register(ctx context.Context, reg ircd.Registration) (*ircd.Ide
 
 func (b *Bridge) passwordLogin(addr netip.Addr, name, password string) (*ircd.Identity, error) {
 	if name == "" || password == "" {
-		return nil, &ircd.UserError{Text: "Login needs a name and a password"}
+		return nil, &ircd.UserError{Text: "Login needs a name and a password", Reason: "malformed"}
 	}
 	email := b.dir.loginEmail(name)
 	key := strings.ToLower(email)
 	if wait := b.throttle.blockedFor(addr.String(), key); wait > 0 {
-		return nil, &ircd.UserError{Text: fmt.Sprintf("Too many failed logins for this account or address; try again in %s", roundUp(wait))}
+		return nil, &ircd.UserError{Text: fmt.Sprintf("Too many failed logins for this account or address; try again in %s", roundUp(wait)), Reason: "throttled"}
 	}
 	ctx, cancel := b.requestContext()
 	defer cancel()
@@ -76,7 +76,7 @@ func (b *Bridge) passwordLogin(addr netip.Addr, name, password string) (*ircd.Id
 	if err != nil {
 		if errors.Is(err, directus.ErrInvalidCredentials) {
 			b.throttle.failed(addr.String(), key)
-			return nil, &ircd.UserError{Text: "Invalid email or password (or the Directus account is not active)", Cause: err}
+			return nil, &ircd.UserError{Text: "Invalid email or password (or the Directus account is not active)", Cause: err, Reason: "bad_credentials"}
 		}
 		return nil, unreachable(err)
 	}
@@ -88,7 +88,7 @@ func (b *Bridge) passwordLogin(addr netip.Addr, name, password string) (*ircd.Id
 func (b *Bridge) tokenLogin(addr netip.Addr, token string) (*ircd.Identity, error) {
 	key := "token"
 	if wait := b.throttle.blockedFor(addr.String(), key); wait > 0 {
-		return nil, &ircd.UserError{Text: fmt.Sprintf("Too many failed logins from this address; try again in %s", roundUp(wait))}
+		return nil, &ircd.UserError{Text: fmt.Sprintf("Too many failed logins from this address; try again in %s", roundUp(wait)), Reason: "throttled"}
 	}
 	ctx, cancel := b.requestContext()
 	defer cancel()
@@ -96,7 +96,7 @@ func (b *Bridge) tokenLogin(addr netip.Addr, token string) (*ircd.Identity, erro
 	id, err := b.identify(ctx, s, token)
 	if errors.Is(err, directus.ErrInvalidCredentials) {
 		b.throttle.failed(addr.String(), key)
-		return nil, &ircd.UserError{Text: "Invalid Directus token", Cause: err}
+		return nil, &ircd.UserError{Text: "Invalid Directus token", Cause: err, Reason: "bad_credentials"}
 	}
 	return id, err
 }
@@ -175,7 +175,7 @@ func sessionOf(c *ircd.Client) *session {
 }
 
 func unreachable(err error) error {
-	return &ircd.UserError{Text: "Directus is unreachable or failed; try again later", Cause: err}
+	return &ircd.UserError{Text: "Directus is unreachable or failed; try again later", Cause: err, Reason: "directus_unreachable"}
 }
 
 func roundUp(d time.Duration) time.Duration {

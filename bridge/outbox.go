@@ -126,6 +126,7 @@ func (b *Bridge) runOutbox(ctx context.Context) {
 		case <-tick.C:
 		}
 		for _, e := range b.outbox.expired(time.Now()) {
+			b.metrics.refused(refusedHeldTooLong)
 			b.refuseQueued(e, fmt.Sprintf("Directus unreachable for more than %s", b.outbox.maxWait))
 		}
 		b.flushOutbox(ctx)
@@ -151,6 +152,7 @@ func (b *Bridge) flushOutbox(ctx context.Context) {
 			return // Directus went away again; retry on the next kick or tick
 		default:
 			b.outbox.remove(e)
+			b.metrics.refused(createRefusal(err))
 			b.refuseQueued(e, ircd.UserText(err))
 			if reason := ircd.DisconnectReason(err); reason != "" {
 				e.c.Disconnect(reason)

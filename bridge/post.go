@@ -18,14 +18,17 @@ import (
 func (b *Bridge) Post(ctx context.Context, c *ircd.Client, out ircd.Outgoing) (ircd.PostResult, error) {
 	s := sessionOf(c)
 	if s == nil {
+		b.metrics.refused(refusedNotLoggedIn)
 		return 0, &ircd.UserError{Text: "Not logged in"}
 	}
 	b.posting.RLock() // Drain waits for the Posts that got past this point
 	defer b.posting.RUnlock()
 	if b.closing.Load() {
+		b.metrics.refused(refusedShuttingDown)
 		return 0, &ircd.UserError{Text: "Server shutting down; message not sent: " + quoteExcerpt(outText(out))}
 	}
 	if s.guest && !b.cfg.GuestsMayPost {
+		b.metrics.refused(refusedGuest)
 		return 0, &ircd.UserError{Text: "Guests may read but not write here; log in with SASL to write"}
 	}
 	e := b.newEntry(s, c, out)
@@ -42,6 +45,7 @@ func (b *Bridge) Post(ctx context.Context, c *ircd.Client, out ircd.Outgoing) (i
 		e.maybeSent = true
 		return b.enqueue(e)
 	default:
+		b.metrics.refused(createRefusal(err))
 		return 0, err
 	}
 }
@@ -77,6 +81,7 @@ func (b *Bridge) newEntry(s *session, c *ircd.Client, out ircd.Outgoing) *outEnt
 
 func (b *Bridge) enqueue(e *outEntry) (ircd.PostResult, error) {
 	if err := b.outbox.push(e); err != nil {
+		b.metrics.refused(refusedQueueFull)
 		return 0, &ircd.UserError{Text: "Directus is unreachable and " + err.Error() + "; message not sent: " + quoteExcerpt(e.text)}
 	}
 	b.outbox.kick()
@@ -86,7 +91,8 @@ func (b *Bridge) enqueue(e *outEntry) (ircd.PostResult, error) {
 // create makes the item, with the sender's own token (so user_created is the sender and the
 // sender's permissions apply), or with the service token for a guest. A create whose reply
 // did not arrive may still have happened: it is looked up by its irc_key rather than repeated.
-func (b *Bridge) create(e *outEntry) (item, error) {
+func (b *Bridge) create(e *outEntry) (_ item, err error) {
+	defer b.metrics.created(time.Now(), &err)
 	ctx, cancel := b.requestContext()
 	defer cancel()
 	if e.maybeSent {

@@ -28,6 +28,8 @@ type stack struct {
 	cfg Config
 	// sendQueue is the IRC server's per-connection queue (lines).
 	sendQueue int
+	// ircdMetrics, when set, are the IRC server's metrics.
+	ircdMetrics *ircd.Metrics
 
 	d *daemon
 }
@@ -87,7 +89,7 @@ func (s *stack) start() {
 		ServerName: "irc.test", Network: "Test", Channel: channel, Topic: "test topic",
 		Version: "test", DefaultHost: "directus", MaxClients: 1000, MaxClientsPerIP: 1000,
 		RegistrationTimeout: 30 * time.Second, PingInterval: time.Minute, PingTimeout: time.Minute,
-		SendQueueLen: s.sendQueue, FloodRate: 1000, FloodBurst: 1000,
+		SendQueueLen: s.sendQueue, FloodRate: 1000, FloodBurst: 1000, Metrics: s.ircdMetrics,
 	}, br, testLogger(t))
 	br.Attach(srv)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -36,6 +36,10 @@ type Config struct {
 	// WriteTimeout bounds one write to a client; a client that does not take its data in time
 	// is dropped.
 	WriteTimeout time.Duration
+
+	// Metrics receives the server's counters (NewMetrics); nil records nothing. Read once by
+	// NewServer.
+	Metrics *Metrics
 }
 
 // Protocol limits, advertised in RPL_ISUPPORT.

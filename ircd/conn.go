@@ -236,6 +236,7 @@ func (c *Client) enqueue(lines [][]byte, id string, hold bool) {
 		return
 	}
 	c.qmu.Unlock()
+	c.s.metrics.sendQDrop()
 	c.closeWith("SendQ exceeded", true)
 }
 

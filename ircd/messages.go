@@ -87,6 +87,7 @@ func (c *Client) messageChannel(command, target, text string, tags map[string]st
 		}
 		out.Text, out.Action = rest, true
 	}
+	s.metrics.lineIn()
 	if _, err := s.backend.Post(c.ctx, c, out); err != nil {
 		c.log.Info().AnErr("cause", err).Msg("message refused")
 		c.refuse(command, errCannotSendToChan, target, "Cannot send to channel: "+UserText(err))

@@ -119,6 +119,7 @@ func (c *Client) saslPlain(payload []byte) {
 	id, err := c.s.backend.AuthenticatePlain(c.ctx, req)
 	if err != nil || id == nil {
 		c.log.Info().Str("authcid", req.Authcid).AnErr("cause", err).Msg("SASL login refused")
+		c.s.metrics.loginFailed(err)
 		c.saslFailed(UserText(err))
 		return
 	}
@@ -163,6 +164,7 @@ func (c *Client) tryRegister() {
 		r.pass = ""
 		if err != nil || id == nil {
 			c.log.Info().Str("nick", r.nick).AnErr("cause", err).Msg("registration refused")
+			c.s.metrics.loginFailed(err)
 			c.numeric(errPasswdMismatch, UserText(err))
 			c.Disconnect(UserText(err))
 			return
@@ -207,6 +209,7 @@ func (c *Client) claimNick() {
 		o.Registered(c)
 	}
 	c.log.Info().Str("nick", nick).Str("account", id.Account).Msg("registered")
+	c.s.metrics.registered(id)
 	c.welcome()
 	if c.s.cfg().AutoJoin {
 		c.join()

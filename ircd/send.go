@@ -194,13 +194,14 @@ const msgTagCaps = capMessageTags | capServerTime | capAccountTag
 // Broadcast delivers channel traffic to every connection on the channel except `except`. It
 // never blocks on a slow client: one whose queue is full is dropped.
 func (s *Server) Broadcast(m Message, except *Client) {
+	start := time.Now()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	cm := s.prepareLocked(&m, s.cfg().Channel)
 	out := newVariants(msgTagCaps, func(v capSet) [][]byte {
 		return cm.lines(v, "", nil, s.serializer())
 	})
-	fanOut(s.members, out, m.ID, func(c *Client) bool { return c == except })
+	s.metrics.fannedOut(start, fanOut(s.members, out, m.ID, func(c *Client) bool { return c == except }))
 }
 
 // NoticeAll sends a server NOTICE to the channel's members.

@@ -19,6 +19,7 @@ import (
 type Server struct {
 	backend Backend
 	log     zerolog.Logger
+	metrics *Metrics // nil-safe
 	created time.Time
 	config  atomic.Pointer[Config]
 	nextID  atomic.Uint64
@@ -67,6 +68,7 @@ func NewServer(cfg Config, b Backend, log zerolog.Logger) *Server {
 	s := &Server{
 		backend:   b,
 		log:       log,
+		metrics:   cfg.Metrics,
 		created:   time.Now(),
 		clients:   make(map[*Client]struct{}),
 		perIP:     make(map[netip.Addr]int),
@@ -174,6 +176,7 @@ func (s *Server) open(ctx context.Context, conn net.Conn) (c *Client, stop func(
 		return nil, nil
 	}
 	c.log.Debug().Msg("connection opened")
+	s.metrics.connOpened(conn)
 	stop = context.AfterFunc(ctx, func() { c.Disconnect("server shutting down") })
 	go c.writeLoop()
 	return c, stop
@@ -200,6 +203,7 @@ func (s *Server) admit(c *Client, cfg *Config) string {
 // remove forgets a closed connection: it leaves the channel and its nick, and the backend is told.
 func (s *Server) remove(c *Client) {
 	c.cancel()
+	s.metrics.connClosed(c.conn)
 	s.mu.Lock()
 	delete(s.clients, c)
 	if s.perIP[c.addr]--; s.perIP[c.addr] <= 0 {

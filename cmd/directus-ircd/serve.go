@@ -17,11 +17,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/directus-ircd/directus-ircd/bridge"
 	"github.com/directus-ircd/directus-ircd/directus"
 	"github.com/directus-ircd/directus-ircd/internal/config"
+	"github.com/directus-ircd/directus-ircd/internal/metrics"
 	"github.com/directus-ircd/directus-ircd/internal/version"
 	"github.com/directus-ircd/directus-ircd/ircd"
 )
@@ -39,6 +41,8 @@ func serve(args, environ []string, stderr io.Writer) int {
 		return exitConfig
 	}
 	log := newLogger(cfg.Log, stderr)
+	v := version.Get()
+	log.Info().Str("version", v.Version).Str("commit", v.Commit).Str("go", v.GoVersion).Str("directus", cfg.Directus.URL).Msg("starting")
 	d, err := newDaemon(cfg, log)
 	if err != nil {
 		log.Error().Err(err).Msg("cannot start")
@@ -80,6 +84,7 @@ type daemon struct {
 	bridge *bridge.Bridge
 	lns    []net.Listener
 	health *http.Server
+	reg    *prometheus.Registry // served as GET /metrics on the health listener
 
 	tlsCert atomic.Pointer[tls.Certificate] // what TLS listeners present; SIGHUP replaces it
 
@@ -102,7 +107,16 @@ func newDaemon(cfg config.Config, log zerolog.Logger) (*daemon, error) {
 		return nil, err
 	}
 	d := &daemon{cfg: cfg, log: log, fatal: make(chan error, 1+len(cfg.Server.Listen)+len(cfg.Server.TLSListen))}
-	d.bridge = bridge.New(bridgeConfig(cfg), dc, log.With().Str("component", "bridge").Logger())
+	// One registry per daemon; each package registers its own collectors into it.
+	d.reg = metrics.NewRegistry()
+	if ircCfg.Metrics, err = ircd.NewMetrics(d.reg); err != nil {
+		return nil, err
+	}
+	brCfg := bridgeConfig(cfg)
+	if brCfg.Metrics, err = bridge.NewMetrics(d.reg); err != nil {
+		return nil, err
+	}
+	d.bridge = bridge.New(brCfg, dc, log.With().Str("component", "bridge").Logger())
 	d.srv = ircd.NewServer(ircCfg, d.bridge, log.With().Str("component", "ircd").Logger())
 	d.bridge.Attach(d.srv)
 	if err := d.listenTLS(); err != nil {
@@ -252,6 +266,7 @@ func (d *daemon) startHealth(addr string) error {
 		}
 		fmt.Fprintln(w, "ready")
 	})
+	mux.Handle("GET /metrics", metrics.Handler(d.reg))
 	d.health = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	d.wg.Add(1)
 	go func() {
