@@ -9,15 +9,24 @@
 //
 //	n, err := sdnotify.New(environ)       // nil, nil outside systemd: every method is a no-op
 //	…open listeners, start the bridge…
+//	wait until the Directus subscription is live, at most a bounded time (well under the
+//	unit's TimeoutStartSec, 90s by default), then:
 //	n.Ready("serving IRC; Directus subscription live")
-//	//   or, when Directus is not reachable within the start-up wait:
+//	//   or, when the wait ran out:
 //	//   n.Ready("serving IRC; Directus not reachable yet, retrying")
-//	go n.Watchdog(ctx, d.healthy)          // only if WatchdogSec= is set; returns at once if not
-//	on SIGHUP: n.Reloading(); reload; n.Ready("configuration reloaded")
-//	on SIGTERM: n.Stopping(); shut down
-//	any time: n.Status("Directus unreachable since 12:03:04; 3 lines held")
+//	go n.Watchdog(ctx, healthy)            // returns at once unless WatchdogSec= is set
+//	on SIGHUP: n.Reloading(); reload; n.Ready("configuration reloaded")  (also after a refused reload)
+//	on SIGTERM: n.Stopping("shutting down"); shut down
+//	any time: n.Status("Directus unreachable; 3 lines held")
+//
+// healthy answers whether the daemon still works; a check that blocks (a wedged lock) stops
+// the keep-alives just as false does, and systemd restarts the service after WatchdogSec.
+// Checking something the daemon must be able to do, such as taking the IRC server's lock
+// (ircd's ClientCount), is a good probe; a lost Directus connection is not a reason to be
+// restarted.
 //
 // Errors are worth a log line but never worth stopping for: systemd then only lacks news.
+// sdnotifytest is a fake NOTIFY_SOCKET for tests of that order.
 package sdnotify
 
 import (
@@ -113,23 +122,25 @@ func (n *Notifier) WatchdogInterval() time.Duration {
 
 // Watchdog sends WATCHDOG=1 every half WatchdogInterval while healthy() (nil: always) says
 // the daemon works, until ctx ends. When healthy() is false no keep-alive is sent, and
-// systemd restarts the service once the interval has passed without one. Returns at once
-// when the watchdog is off. Run it on its own goroutine.
+// systemd restarts the service once the interval has passed without one. A keep-alive that
+// cannot be sent is tried again at the next tick; the first such error is returned when ctx
+// ends. Returns at once when the watchdog is off. Run it on its own goroutine.
 func (n *Notifier) Watchdog(ctx context.Context, healthy func() bool) error {
 	if n.WatchdogInterval() == 0 {
 		return nil
 	}
 	t := time.NewTicker(n.watchdog / 2)
 	defer t.Stop()
+	var firstErr error
 	for {
 		if healthy == nil || healthy() {
-			if err := n.send("WATCHDOG=1", ""); err != nil {
-				return err
+			if err := n.send("WATCHDOG=1", ""); err != nil && firstErr == nil {
+				firstErr = err
 			}
 		}
 		select {
 		case <-ctx.Done():
-			return nil
+			return firstErr
 		case <-t.C:
 		}
 	}

@@ -2,7 +2,6 @@ package sdnotify
 
 import (
 	"context"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -11,56 +10,9 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/directus-ircd/directus-ircd/internal/sdnotify/sdnotifytest"
 )
-
-// fakeSystemd is a NOTIFY_SOCKET: a unixgram socket that collects what the daemon says.
-type fakeSystemd struct {
-	conn *net.UnixConn
-	path string
-}
-
-func newFakeSystemd(t *testing.T, path string) *fakeSystemd {
-	t.Helper()
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return &fakeSystemd{conn: conn, path: path}
-}
-
-// next is the next datagram's assignments, in order.
-func (f *fakeSystemd) next(t *testing.T) []string {
-	t.Helper()
-	buf := make([]byte, 4096)
-	_ = f.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	n, err := f.conn.Read(buf)
-	if err != nil {
-		t.Fatalf("no notification: %v", err)
-	}
-	msg := string(buf[:n])
-	if !strings.HasSuffix(msg, "\n") {
-		t.Errorf("datagram %q does not end in a newline", msg)
-	}
-	return strings.Split(strings.TrimSuffix(msg, "\n"), "\n")
-}
-
-// pending says whether a datagram is waiting, without waiting for one.
-func (f *fakeSystemd) pending(t *testing.T) bool {
-	t.Helper()
-	_, _, err := unix.Recvfrom(f.fd(t), make([]byte, 1), unix.MSG_PEEK|unix.MSG_DONTWAIT)
-	return err == nil
-}
-
-func (f *fakeSystemd) fd(t *testing.T) int {
-	raw, err := f.conn.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var fd int
-	_ = raw.Control(func(p uintptr) { fd = int(p) })
-	return fd
-}
 
 func monotonicNow(t *testing.T) int64 {
 	var ts unix.Timespec
@@ -76,12 +28,12 @@ func monotonicNow(t *testing.T) int64 {
 func TestLifecycleMessagesInOrder(t *testing.T) {
 	for _, name := range []string{"path", "abstract"} {
 		t.Run(name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "notify")
+			path := ""
 			if name == "abstract" {
 				path = "@directus-ircd-test-" + strconv.Itoa(os.Getpid())
 			}
-			sd := newFakeSystemd(t, path)
-			n, err := New([]string{"NOTIFY_SOCKET=" + path})
+			sd := sdnotifytest.Listen(t, path)
+			n, err := New([]string{sd.Env()})
 			if err != nil || n == nil {
 				t.Fatalf("New = %v, %v", n, err)
 			}
@@ -107,7 +59,7 @@ func TestLifecycleMessagesInOrder(t *testing.T) {
 				{"STOPPING=1", "STATUS=shutting down"},
 			}
 			for i, w := range want {
-				got := sd.next(t)
+				got := sd.Next(t, 10*time.Second)
 				if len(got) != len(w) {
 					t.Fatalf("message %d = %q, want %q", i, got, w)
 				}
@@ -177,9 +129,8 @@ func TestNewReadsTheEnvironment(t *testing.T) {
 // With WatchdogSec=, keep-alives go out every half interval while the daemon is healthy and
 // stop while it is not, so that systemd restarts a daemon that hangs.
 func TestWatchdogFollowsHealth(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "notify")
-	sd := newFakeSystemd(t, path)
-	n, err := New([]string{"NOTIFY_SOCKET=" + path, "WATCHDOG_USEC=20000"})
+	sd := sdnotifytest.Listen(t, "")
+	n, err := New([]string{sd.Env(), "WATCHDOG_USEC=20000"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +147,7 @@ func TestWatchdogFollowsHealth(t *testing.T) {
 	start := time.Now()
 	for i := 0; i < 3; i++ {
 		checks <- true
-		if got := sd.next(t); len(got) != 1 || got[0] != "WATCHDOG=1" {
+		if got := sd.Next(t, 10*time.Second); len(got) != 1 || got[0] != "WATCHDOG=1" {
 			t.Fatalf("keep-alive %d = %q", i, got)
 		}
 	}
@@ -208,11 +159,11 @@ func TestWatchdogFollowsHealth(t *testing.T) {
 	// the first has been dealt with, so a keep-alive for the first would be waiting by then.
 	checks <- false
 	checks <- false
-	if sd.pending(t) {
-		t.Fatalf("a keep-alive while unhealthy: %q", sd.next(t))
+	if sd.Pending(t) {
+		t.Fatalf("a keep-alive while unhealthy: %q", sd.Next(t, 10*time.Second))
 	}
 	checks <- true
-	if got := sd.next(t); got[0] != "WATCHDOG=1" {
+	if got := sd.Next(t, 10*time.Second); got[0] != "WATCHDOG=1" {
 		t.Fatalf("after recovery: %q", got)
 	}
 	cancel()
@@ -226,5 +177,30 @@ func TestWatchdogFollowsHealth(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// A keep-alive that cannot be sent (systemd's socket gone for a moment) does not stop the
+// watchdog: it keeps checking and trying, and says what went wrong when it ends.
+func TestWatchdogKeepsTryingAfterASendError(t *testing.T) {
+	n, err := New([]string{"NOTIFY_SOCKET=" + filepath.Join(t.TempDir(), "nobody-listens"), "WATCHDOG_USEC=2000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := make(chan bool)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Watchdog(ctx, func() bool { return <-checks }) }()
+	for range 3 {
+		checks <- true // each check after the first proves that a failed send did not stop it
+	}
+	cancel()
+	select {
+	case err = <-done:
+	case checks <- true:
+		err = <-done
+	}
+	if err == nil || !strings.Contains(err.Error(), "sdnotify") {
+		t.Fatalf("Watchdog = %v, want the send error", err)
 	}
 }
