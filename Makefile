@@ -10,8 +10,9 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null)
 COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null)$(shell git diff --quiet HEAD 2>/dev/null || echo +dirty)
 VERSION_PKG := github.com/directus-ircd/directus-ircd/internal/version
 LDFLAGS   := -X $(VERSION_PKG).version=$(VERSION) -X $(VERSION_PKG).commit=$(COMMIT)
-# make dist: static release binaries, one per platform, with their checksums.
+# make dist: static release binaries, one per platform, with their checksums, into $(DIST).
 DIST_PLATFORMS := linux/amd64 linux/arm64
+DIST      ?= dist
 
 .PHONY: all build dist run test vet unit directus directus-start directus-stop directus-reset test-deps bench fuzz clean
 
@@ -23,14 +24,14 @@ build:
 # dist/directus-ircd-<os>-<arch>: static (no libc needed), reproducible paths, stripped;
 # dist/SHA256SUMS checks them (`cd dist && sha256sum -c SHA256SUMS`).
 dist:
-	@set -e; rm -f dist/directus-ircd-* dist/SHA256SUMS; \
+	@set -e; mkdir -p $(DIST); rm -f $(DIST)/directus-ircd-* $(DIST)/SHA256SUMS; \
 	for p in $(DIST_PLATFORMS); do \
 	  os=$${p%/*}; arch=$${p#*/}; \
-	  echo "build dist/directus-ircd-$$os-$$arch ($(VERSION))"; \
+	  echo "build $(DIST)/directus-ircd-$$os-$$arch ($(VERSION))"; \
 	  CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags "-s -w $(LDFLAGS)" \
-	    -o dist/directus-ircd-$$os-$$arch ./cmd/directus-ircd; \
+	    -o $(DIST)/directus-ircd-$$os-$$arch ./cmd/directus-ircd; \
 	done; \
-	cd dist && sha256sum directus-ircd-* > SHA256SUMS && cat SHA256SUMS
+	cd $(DIST) && sha256sum directus-ircd-* > SHA256SUMS && cat SHA256SUMS
 
 # The daemon in the foreground with a local Directus, demo users and the web chat page.
 run: build directus
