@@ -46,6 +46,11 @@ type Config struct {
 	// reaches Directus's REFRESH_TOKEN_TTL (7 days by default).
 	SessionKeepAlive time.Duration
 
+	// LoginConcurrency bounds the password logins in flight at Directus (a fair queue holds
+	// the others); LoginQueueTimeout bounds a login's wait in that queue.
+	LoginConcurrency  int
+	LoginQueueTimeout time.Duration
+
 	QueuePerUser   int
 	QueueTotal     int
 	QueueMaxWait   time.Duration
@@ -70,16 +75,23 @@ type Bridge struct {
 
 	dir      *directory
 	throttle *throttle
+	gate     *loginGate
 	delivery *delivery
-	outbox   *outbox
-	sessions *sessions
+	accounts *accounts
 
-	guestWS creator // guests' creates, with the service token
+	heldTotal atomic.Int64           // messages held by all accounts
+	wake      chan struct{}          // Directus is back: create held messages
+	actors    sync.WaitGroup         // account goroutines and background logouts
+	serviceID atomic.Pointer[string] // the service user's id: the author of guest posts
+
+	// life bounds every Directus request the bridge makes; stop cancels it at the very end
+	// of a shutdown.
+	life context.Context
+	stop context.CancelFunc
 
 	online  atomic.Bool
 	everUp  atomic.Bool
 	closing atomic.Bool
-	posting sync.RWMutex // held for reading by each Post; Drain locks it to wait for them
 }
 
 // New makes a bridge; it talks to Directus only once Run starts.
@@ -90,16 +102,24 @@ func New(cfg Config, dc *directus.Client, log zerolog.Logger) *Bridge {
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = 15 * time.Second
 	}
+	if cfg.LoginConcurrency <= 0 {
+		cfg.LoginConcurrency = 4
+	}
+	if cfg.LoginQueueTimeout <= 0 {
+		cfg.LoginQueueTimeout = 5 * time.Minute
+	}
 	b := &Bridge{
 		cfg:      cfg,
 		dc:       dc,
 		log:      log,
 		dir:      newDirectory(cfg.EmailDomain),
 		throttle: newThrottle(cfg.FailuresPerAddress, cfg.FailuresPerAccount, cfg.FailureWindow),
-		sessions: newSessions(),
+		gate:     newLoginGate(cfg.LoginConcurrency),
+		accounts: newAccounts(),
+		delivery: newDelivery(cfg.History),
+		wake:     make(chan struct{}, 1),
 	}
-	b.delivery = newDelivery(cfg.History)
-	b.outbox = newOutbox(cfg.QueuePerUser, cfg.QueueTotal, cfg.QueueMaxWait)
+	b.life, b.stop = context.WithCancel(context.Background())
 	b.metrics = cfg.Metrics.observe(b)
 	return b
 }
@@ -127,7 +147,6 @@ func (b *Bridge) Run(ctx context.Context) error {
 	err := b.dc.RunStream(ctx, directus.Credentials{StaticToken: b.cfg.ServiceToken},
 		b.cfg.Collection, b.subscriptionQuery(), streamHandler{b})
 	wg.Wait()
-	b.guestWS.closeIdle(0)
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}
@@ -140,33 +159,18 @@ var ErrServiceToken = errors.New("directus.token is not accepted by Directus (ru
 func (b *Bridge) checkServiceToken(ctx context.Context) error {
 	rctx, cancel := context.WithTimeout(ctx, b.cfg.RequestTimeout)
 	defer cancel()
-	_, err := b.dc.Me(rctx, b.cfg.ServiceToken)
+	me, err := b.dc.Me(rctx, b.cfg.ServiceToken)
 	if errors.Is(err, directus.ErrInvalidCredentials) {
 		return ErrServiceToken
 	}
+	if err == nil {
+		b.serviceID.Store(&me.ID)
+	}
 	return nil
-}
-
-// Drain is the first half of a graceful shutdown: new messages are refused, messages being
-// created are finished, and queued ones are created (while Directus is up) or reported to
-// their senders as not sent. It returns when all are done or ctx ends.
-func (b *Bridge) Drain(ctx context.Context) {
-	b.closing.Store(true)
-	done := make(chan struct{})
-	go func() { b.posting.Lock(); b.posting.Unlock(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-	}
-	b.flushOutbox(ctx)
-	for _, e := range b.outbox.takeAll() {
-		b.metrics.refused(refusedShuttingDown)
-		b.refuseQueued(e, "server shutting down")
-	}
 }
 
 // requestContext bounds one Directus request. It is not tied to the IRC connection, so a
 // create that has been sent is finished even if its sender disconnects meanwhile.
 func (b *Bridge) requestContext() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), b.cfg.RequestTimeout)
+	return context.WithTimeout(b.life, b.cfg.RequestTimeout)
 }

@@ -1,4 +1,4 @@
-package bridge
+package bridge_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/ergochat/irc-go/ircmsg"
 
+	"github.com/directus-ircd/directus-ircd/internal/config"
 	"github.com/directus-ircd/directus-ircd/internal/irctest"
 )
 
@@ -176,15 +177,22 @@ func TestRefusedCreateReachesSender(t *testing.T) {
 	noPrivmsgs(t, alice)
 }
 
-func TestUserWithoutReadCannotJoin(t *testing.T) {
+// A user whose Directus role may not read the collection has nothing to do on IRC: the login
+// itself is refused with the reason (904 for SASL, 464 for PASS), not accepted with an empty
+// account.
+func TestUserWithoutReadIsRefusedAtLogin(t *testing.T) {
 	s := newStack(t, nil, nil)
 	addUser(t, s, "erin@example.com", "Erin", map[string][]string{"messages": {"create"}})
 	erin := irctest.Dial(t, s.d.addr)
-	erin.RegisterSASL("e", "erin", "pw-Erin")
-	erin.Send("JOIN", channel)
-	m := erin.ExpectFunc("join refusal", func(m ircmsg.Message) bool { return m.Command == "474" || m.Command == "473" })
-	if !strings.Contains(text(m), "may not read") {
-		t.Fatalf("refusal = %q", text(m))
+	erin.Send("CAP", "REQ", "sasl")
+	erin.Send("AUTHENTICATE", "PLAIN")
+	erin.Expect("AUTHENTICATE")
+	erin.Send("AUTHENTICATE", irctest.SASLPlain("erin", "pw-Erin"))
+	if m := erin.Expect("904"); !strings.Contains(text(m), "may not read messages") {
+		t.Fatalf("904 = %q", text(m))
+	}
+	if refusal, _ := irctest.Dial(t, s.d.addr).RegisterRefused("e", "erin:pw-Erin"); !strings.Contains(refusal, "may not read messages") {
+		t.Fatalf("464 = %q", refusal)
 	}
 }
 
@@ -211,15 +219,17 @@ func TestEditsAndDeletesReachIRC(t *testing.T) {
 	carol := s.web("carol@example.com", "carolpass")
 	id := carol.send("first version")
 	expectPrivmsg(t, alice, "Carol", "first version")
-	adminDo(t, s, http.MethodPatch, "/items/messages/"+id, map[string]any{"text": "second version"})
+	// Each is one marked line: the lines after the first must not arrive as lines of their own
+	// (a bare "PRIVMSG #chat :..." NOTICE reads like a command).
+	adminDo(t, s, http.MethodPatch, "/items/messages/"+id, map[string]any{"text": "second version\nPRIVMSG #chat :evil\nthird"})
 	m := alice.Expect("NOTICE")
-	if !strings.Contains(text(m), "Carol edited a message: second version") {
+	if text(m) != `[edit] Carol edited a message, now: "second version" (and 2 more lines)` {
 		t.Fatalf("edit notice = %q", text(m))
 	}
 	adminDo(t, s, http.MethodDelete, "/items/messages/"+id, nil)
 	m = alice.Expect("NOTICE")
-	if !strings.Contains(text(m), "A message by Carol was deleted") {
-		t.Fatalf("delete notice = %q", text(m))
+	if text(m) != `[delete] A message by Carol was deleted: "second version" (and 2 more lines)` {
+		t.Fatalf("delete notice = %q (edit notices after the first line: wrong)", text(m))
 	}
 }
 
@@ -277,7 +287,7 @@ func TestSameAccountOnTwoConnections(t *testing.T) {
 }
 
 func TestGuests(t *testing.T) {
-	s := newStack(t, nil, func(c *Config) { c.Guests, c.GuestsMayPost = true, true })
+	s := newStack(t, nil, func(c *config.Config) { c.Login.Guests, c.Login.GuestsMayPost = true, true })
 	alice := login(t, s, "a", "alice", "alicepass")
 	carol := s.web("carol@example.com", "carolpass")
 	guest := irctest.Dial(t, s.d.addr)
@@ -308,7 +318,7 @@ func TestGuestsOffRequiresLogin(t *testing.T) {
 
 // A client retrying a wrong password cannot get the account suspended through the bridge.
 func TestFailedLoginsAreThrottledBeforeDirectus(t *testing.T) {
-	s := newStack(t, nil, func(c *Config) { c.FailuresPerAccount = 3 })
+	s := newStack(t, nil, func(c *config.Config) { c.Login.FailuresPerAccount = 3 })
 	var last string
 	for i := 0; i < 30; i++ {
 		c := irctest.Dial(t, s.d.addr)
@@ -334,7 +344,7 @@ func TestFailedLoginsAreThrottledBeforeDirectus(t *testing.T) {
 }
 
 func TestRevokedUserIsDisconnected(t *testing.T) {
-	s := newStack(t, nil, func(c *Config) { c.RevocationCheck = 500 * time.Millisecond })
+	s := newStack(t, nil, func(c *config.Config) { c.Login.RevocationCheck = 500 * time.Millisecond })
 	alice := login(t, s, "a", "alice", "alicepass")
 	bob := login(t, s, "b", "bob", "bobpass")
 	var users []struct{ ID string }

@@ -21,11 +21,17 @@ const maxRemembered = 100000
 type delivery struct {
 	mu        sync.Mutex
 	delivered map[string]struct{}
-	order     []string                // delivered ids, oldest first, for eviction
-	pending   map[string]*ircd.Client // irc_key of a create in flight → its sender
-	history   []histEntry             // oldest first, at most historyLen
+	order     []string               // delivered ids, oldest first, for eviction
+	pending   map[string]pendingSend // irc_key of a create in flight → its sender
+	history   []histEntry            // oldest first, at most historyLen
 	historyN  int
 	streamMax string // highest id seen through the subscription or a back-fill
+}
+
+// pendingSend is a create in flight: its sender, and whether it was a NOTICE.
+type pendingSend struct {
+	c      *ircd.Client
+	notice bool
 }
 
 type histEntry struct {
@@ -34,7 +40,7 @@ type histEntry struct {
 }
 
 func newDelivery(historyLen int) *delivery {
-	return &delivery{delivered: map[string]struct{}{}, pending: map[string]*ircd.Client{}, historyN: historyLen}
+	return &delivery{delivered: map[string]struct{}{}, pending: map[string]pendingSend{}, historyN: historyLen}
 }
 
 func (d *delivery) markLocked(id string) bool {
@@ -87,9 +93,9 @@ func (d *delivery) historyCopy() []ircd.Message {
 	return out
 }
 
-func (d *delivery) addPending(key string, c *ircd.Client) {
+func (d *delivery) addPending(key string, p pendingSend) {
 	d.mu.Lock()
-	d.pending[key] = c
+	d.pending[key] = p
 	d.mu.Unlock()
 }
 
@@ -113,10 +119,14 @@ func (b *Bridge) deliverCreate(it item, except *ircd.Client, fromStream bool) bo
 	if !d.markLocked(it.ID) {
 		return false
 	}
-	if except == nil && it.IRCKey != "" {
-		except = d.pending[it.IRCKey]
+	if p, ok := d.pending[it.IRCKey]; ok && except == nil && it.IRCKey != "" {
+		except, it.Notice = p.c, p.notice
 	}
-	b.srv.Broadcast(m, except)
+	live := m
+	if it.Notice {
+		live.Command = "NOTICE" // a NOTICE must not make bots answer (RFC 2812)
+	}
+	b.srv.Broadcast(live, except)
 	d.appendHistoryLocked(it.ID, m)
 	return true
 }
@@ -157,11 +167,11 @@ func (b *Bridge) deliverUpdate(it item, onlyKnown bool) {
 	if onlyKnown && !known {
 		return
 	}
-	text := m.Text
+	text := oneLine(m.Text, noticeExcerpt)
 	if m.Action {
 		text = "* " + m.Nick + " " + text
 	}
-	b.srv.Broadcast(ircd.Message{Command: "NOTICE", Text: fmt.Sprintf("%s edited a message: %s", m.Nick, text)}, nil)
+	b.srv.Broadcast(ircd.Message{Command: "NOTICE", Text: fmt.Sprintf("[edit] %s edited a message, now: %s", m.Nick, text)}, nil)
 }
 
 // deliverDelete tells IRC that a message was deleted.
@@ -169,11 +179,11 @@ func (b *Bridge) deliverDelete(id string) {
 	d := b.delivery
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	text := fmt.Sprintf("A message was deleted (id %s)", id)
+	text := fmt.Sprintf("[delete] A message was deleted (id %s)", id)
 	for i := range d.history {
 		if d.history[i].id == id {
 			h := d.history[i].msg
-			text = fmt.Sprintf("A message by %s was deleted: %s", h.Nick, excerpt(h.Text, 80))
+			text = fmt.Sprintf("[delete] A message by %s was deleted: %s", h.Nick, oneLine(h.Text, noticeExcerpt))
 			d.history = append(d.history[:i:i], d.history[i+1:]...)
 			break
 		}
@@ -181,11 +191,15 @@ func (b *Bridge) deliverDelete(id string) {
 	b.srv.Broadcast(ircd.Message{Command: "NOTICE", Text: text}, nil)
 }
 
+// noticeExcerpt is the most bytes of a message quoted in an edit or delete NOTICE: with the
+// rest of the NOTICE it fits one IRC line, so each such NOTICE is one line.
+const noticeExcerpt = 200
+
 // toMessage turns an item into channel traffic from its author's nick.
 func (b *Bridge) toMessage(it item) ircd.Message {
 	m := ircd.Message{ID: it.ID, Time: it.Created, Text: it.Text, Host: accountHost}
 	switch {
-	case it.IRCNick != "":
+	case b.isGuestPost(it):
 		m.Nick, m.Host = it.IRCNick, guestHost
 		m.Text = strings.TrimPrefix(m.Text, "<"+it.IRCNick+"> ")
 	case it.Author.ID != "":

@@ -4,6 +4,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/directus-ircd/directus-ircd/ircd"
 )
 
 // user is what the bridge knows of a Directus user.
@@ -58,6 +60,9 @@ func (d *directory) learn(u user) bool {
 	if u.Status == "" {
 		u.Status = old.Status
 	}
+	if u.FirstName == "" {
+		u.FirstName = old.FirstName
+	}
 	if ok && old == u {
 		return false
 	}
@@ -79,10 +84,10 @@ func (d *directory) recompute() {
 	nicks := make(map[string]string, len(ids))
 	byNick := make(map[string]string, len(ids))
 	assign := func(id, nick string) {
-		nicks[id], byNick[foldNick(nick)] = nick, id
+		nicks[id], byNick[ircd.Casefold(nick)] = nick, id
 	}
 	free := func(nick string) bool {
-		_, taken := byNick[foldNick(nick)]
+		_, taken := byNick[ircd.Casefold(nick)]
 		return !taken
 	}
 	base := func(id string) string {
@@ -145,4 +150,12 @@ func (d *directory) loginEmail(name string) string {
 		return name
 	}
 	return name + "@" + d.emailDomain
+}
+
+// nickTaken reports whether nick is a user's nick (compared as the server folds nicks).
+func (d *directory) nickTaken(nick string) bool {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	_, ok := d.byNick[ircd.Casefold(nick)]
+	return ok
 }

@@ -24,6 +24,9 @@ type item struct {
 	IRCNick string // set on posts made for IRC guests
 	IRCKey  string // idempotency key of creates made by the bridge
 	Author  user   // zero when unknown
+	// Notice is set on an item created from an IRC NOTICE, for its live fan-out only:
+	// Directus does not store it, so the web page and the JOIN replay show a message.
+	Notice bool
 }
 
 type rawItem struct {

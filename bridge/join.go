@@ -10,11 +10,11 @@ import (
 // (one read of a single id with the user's token); a user without it cannot join. History
 // comes from the daemon's own copy of the newest messages, so a JOIN costs Directus nothing.
 func (b *Bridge) Join(ctx context.Context, c *ircd.Client) ([]ircd.Message, error) {
-	s := sessionOf(c)
-	if s == nil {
+	a := acctOf(c)
+	if a == nil {
 		return nil, &ircd.UserError{Text: "Not logged in"}
 	}
-	if !s.canRead {
+	if !a.canRead {
 		return nil, &ircd.UserError{Text: "Your Directus account may not read " + b.cfg.Collection + ", so it cannot join"}
 	}
 	return b.delivery.historyCopy(), nil

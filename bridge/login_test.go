@@ -1,4 +1,4 @@
-package bridge
+package bridge_test
 
 import (
 	"encoding/json"
@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/directus-ircd/directus-ircd/internal/config"
 	"github.com/directus-ircd/directus-ircd/internal/irctest"
 )
 
@@ -57,7 +58,7 @@ func TestLoginForms(t *testing.T) {
 }
 
 func TestServerPassword(t *testing.T) {
-	s := newStack(t, nil, func(c *Config) { c.ServerPassword = "letmein" })
+	s := newStack(t, nil, func(c *config.Config) { c.Login.ServerPassword = "letmein" })
 	// A login is not the server password.
 	if refusal, _ := irctest.Dial(t, s.d.addr).RegisterRefused("a", "alice:alicepass"); !strings.Contains(refusal, "server password") {
 		t.Fatalf("464 = %q", refusal)

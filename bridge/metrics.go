@@ -97,7 +97,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	for _, c := range []prometheus.Collector{
 		m.creates, m.createSeconds, m.refusals, m.reconnects, m.backfill,
 		gauge("directus_ircd_held_lines", "IRC lines held while Directus is unreachable, waiting to be created.",
-			func(b *Bridge) float64 { return float64(b.outbox.len()) }),
+			func(b *Bridge) float64 { return float64(b.heldTotal.Load()) }),
 		gauge("directus_ircd_directus_up", "1 while the Directus subscription is live, else 0.", up),
 		gauge("directus_ircd_directus_subscriptions", "Directus subscriptions the daemon holds: 1 while live, whatever the number of IRC users.", up),
 	} {

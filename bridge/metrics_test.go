@@ -1,4 +1,4 @@
-package bridge
+package bridge_test
 
 import (
 	"fmt"
@@ -6,11 +6,10 @@ import (
 	"testing"
 
 	"github.com/ergochat/irc-go/ircmsg"
-	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/directus-ircd/directus-ircd/internal/config"
 	"github.com/directus-ircd/directus-ircd/internal/irctest"
 	"github.com/directus-ircd/directus-ircd/internal/metrics"
-	"github.com/directus-ircd/directus-ircd/ircd"
 )
 
 // The daemon's metrics against a real Directus, as an operator's Prometheus sees them:
@@ -19,18 +18,8 @@ import (
 // held (gauge) or refused (by reason); when Directus is back the reconnect and back-fill are
 // counted and the held lines are created.
 func TestMetricsMoveWithTraffic(t *testing.T) {
-	reg := prometheus.NewRegistry()
-	bm, err := NewMetrics(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	im, err := ircd.NewMetrics(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := provisioned(t, nil)
-	s.cfg.Metrics, s.cfg.QueuePerUser, s.ircdMetrics = bm, 2, im
-	s.start()
+	s := newStack(t, nil, func(c *config.Config) { c.Queue.PerUser = 2 })
+	reg := s.d.Metrics() // what GET /metrics serves
 	scrape := func() metrics.Values {
 		t.Helper()
 		v, err := metrics.Gather(reg)

@@ -46,6 +46,3 @@ func shortID(userID string) string {
 	}
 	return s
 }
-
-// foldNick is the server's casemapping (ascii), for comparing nicks.
-func foldNick(s string) string { return strings.ToLower(s) }

@@ -9,112 +9,99 @@ import (
 	"github.com/directus-ircd/directus-ircd/ircd"
 )
 
-// outbox holds messages sent from IRC while Directus is unreachable, bounded per user and in
-// total, and for at most maxWait. They are created in the order sent once Directus is back;
-// a message that cannot be held or waits too long is refused to its sender, by name.
-type outbox struct {
-	perUser, total int
-	maxWait        time.Duration
+// Messages sent from IRC while Directus is unreachable are held by their account, bounded
+// per account (queue.per_user) and in total (queue.total), for at most queue.max_wait. Each
+// account creates its held messages in the order sent once Directus is back; a message that
+// cannot be held or waits too long is refused to its sender, by name.
 
-	mu      sync.Mutex
-	q       []*outEntry
-	perSess map[*session]int
-	wake    chan struct{}
-	drainMu sync.Mutex // one drainer at a time keeps the order
-}
-
-func newOutbox(perUser, total int, maxWait time.Duration) *outbox {
-	return &outbox{perUser: perUser, total: total, maxWait: maxWait, perSess: map[*session]int{}, wake: make(chan struct{}, 1)}
-}
-
-func (o *outbox) push(e *outEntry) error {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if len(o.q) >= o.total {
-		return fmt.Errorf("the server's queue is full (%d messages)", o.total)
+// hold keeps e for later. Runs on the account's goroutine.
+func (a *account) hold(e *outEntry) (ircd.PostResult, error) {
+	b := a.b
+	refuse := func(why string) (ircd.PostResult, error) {
+		b.metrics.refused(refusedQueueFull)
+		b.delivery.removePending(e.key)
+		return 0, &ircd.UserError{Text: "Directus is unreachable and " + why + "; message not sent: " + quoteExcerpt(e.text)}
 	}
-	if o.perSess[e.s] >= o.perUser {
-		return fmt.Errorf("you already have %d messages waiting", o.perUser)
+	if len(a.held) >= b.cfg.QueuePerUser {
+		return refuse(fmt.Sprintf("you already have %d messages waiting", b.cfg.QueuePerUser))
 	}
-	o.q = append(o.q, e)
-	o.perSess[e.s]++
-	return nil
-}
-
-func (o *outbox) hasFor(s *session) bool {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.perSess[s] > 0
-}
-
-func (o *outbox) front() *outEntry {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if len(o.q) == 0 {
-		return nil
+	if b.heldTotal.Add(1) > int64(b.cfg.QueueTotal) {
+		b.heldTotal.Add(-1)
+		return refuse(fmt.Sprintf("the server's queue is full (%d messages)", b.cfg.QueueTotal))
 	}
-	return o.q[0]
+	a.held = append(a.held, e)
+	if len(a.held) == 1 {
+		b.accounts.setHolding(a, true)
+	}
+	return ircd.Queued, nil
 }
 
-// remove takes e out; it stays queued while its create runs, so that a newer message of
-// the same sender queues behind it instead of overtaking it.
-func (o *outbox) remove(e *outEntry) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	for i, x := range o.q {
-		if x == e {
-			o.q = append(o.q[:i:i], o.q[i+1:]...)
-			if o.perSess[e.s]--; o.perSess[e.s] <= 0 {
-				delete(o.perSess, e.s)
+// popHeld takes the oldest held message out.
+func (a *account) popHeld() *outEntry {
+	e := a.held[0]
+	a.held[0] = nil
+	a.held = a.held[1:]
+	a.b.heldTotal.Add(-1)
+	if len(a.held) == 0 {
+		a.b.accounts.setHolding(a, false)
+	}
+	return e
+}
+
+// flush creates held messages in order while Directus is up, refuses those that waited
+// longer than queue.max_wait, and ends the account if nothing holds it any more. Runs on the
+// account's goroutine.
+func (a *account) flush(ctx context.Context) {
+	b := a.b
+	now := time.Now()
+	for len(a.held) > 0 && now.Sub(a.held[0].at) > b.cfg.QueueMaxWait {
+		b.metrics.refused(refusedHeldTooLong)
+		a.refuseHeld(a.popHeld(), fmt.Sprintf("Directus unreachable for more than %s", b.cfg.QueueMaxWait))
+	}
+	for len(a.held) > 0 && ctx.Err() == nil && b.online.Load() {
+		e := a.held[0]
+		it, err := a.create(e)
+		switch {
+		case err == nil:
+			a.popHeld()
+			b.deliverCreate(it, e.c, false)
+			b.delivery.removePending(e.key)
+		case isTransient(err):
+			e.maybeSent = true
+			a.maybeEnd()
+			return // Directus went away again; retried on the next kick or tick
+		default:
+			a.popHeld()
+			b.delivery.removePending(e.key)
+			b.metrics.refused(createRefusal(err))
+			a.refuseHeld(e, ircd.UserText(err))
+			if reason := ircd.DisconnectReason(err); reason != "" {
+				e.c.Disconnect(reason)
 			}
-			return
 		}
 	}
+	a.maybeEnd()
 }
 
-// expired takes out the messages that waited longer than maxWait.
-func (o *outbox) expired(now time.Time) []*outEntry {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	var old []*outEntry
-	kept := o.q[:0]
-	for _, e := range o.q {
-		if now.Sub(e.at) > o.maxWait {
-			old = append(old, e)
-			if o.perSess[e.s]--; o.perSess[e.s] <= 0 {
-				delete(o.perSess, e.s)
-			}
-		} else {
-			kept = append(kept, e)
-		}
-	}
-	o.q = kept
-	return old
-}
-
-func (o *outbox) takeAll() []*outEntry {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	all := o.q
-	o.q = nil
-	o.perSess = map[*session]int{}
-	return all
-}
-
-func (o *outbox) len() int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return len(o.q)
-}
-
-func (o *outbox) kick() {
-	select {
-	case o.wake <- struct{}{}:
-	default:
+// refuseHeld tells the sender (or, when that connection is gone, another connection of the
+// account) that a held message was not sent.
+func (a *account) refuseHeld(e *outEntry, reason string) {
+	c := a.someConn(e.c)
+	a.b.log.Warn().Str("account", a.name).Str("nick", a.nick).Str("reason", reason).Bool("told", c != nil).Msg("held message not sent")
+	if c != nil {
+		c.Fail("PRIVMSG", "MESSAGE_NOT_SENT", fmt.Sprintf("Message not sent (%s): %s", reason, quoteExcerpt(e.text)))
 	}
 }
 
-// runOutbox creates held messages when Directus is back and refuses expired ones.
+// kickHolders asks every account with held messages to create them (Directus is back) or to
+// refuse the expired ones.
+func (b *Bridge) kickHolders(ctx context.Context) {
+	for _, a := range b.accounts.holders() {
+		a.send(func() { a.flush(ctx) })
+	}
+}
+
+// runOutbox checks the held messages every second.
 func (b *Bridge) runOutbox(ctx context.Context) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -122,46 +109,70 @@ func (b *Bridge) runOutbox(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-b.outbox.wake:
+		case <-b.wake:
 		case <-tick.C:
 		}
-		for _, e := range b.outbox.expired(time.Now()) {
-			b.metrics.refused(refusedHeldTooLong)
-			b.refuseQueued(e, fmt.Sprintf("Directus unreachable for more than %s", b.outbox.maxWait))
-		}
-		b.flushOutbox(ctx)
+		b.kickHolders(ctx)
 	}
 }
 
-// flushOutbox creates held messages in order while Directus is up.
-func (b *Bridge) flushOutbox(ctx context.Context) {
-	b.outbox.drainMu.Lock()
-	defer b.outbox.drainMu.Unlock()
-	for ctx.Err() == nil && b.online.Load() {
-		e := b.outbox.front()
-		if e == nil {
-			return
-		}
-		it, err := b.create(e)
-		switch {
-		case err == nil:
-			b.outbox.remove(e)
-			b.deliverCreate(it, e.c, false)
-		case isTransient(err):
-			e.maybeSent = true
-			return // Directus went away again; retry on the next kick or tick
-		default:
-			b.outbox.remove(e)
-			b.metrics.refused(createRefusal(err))
-			b.refuseQueued(e, ircd.UserText(err))
-			if reason := ircd.DisconnectReason(err); reason != "" {
-				e.c.Disconnect(reason)
-			}
-		}
+// kick wakes runOutbox (Directus is back).
+func (b *Bridge) kick() {
+	select {
+	case b.wake <- struct{}{}:
+	default:
 	}
 }
 
-func (b *Bridge) refuseQueued(e *outEntry, reason string) {
-	b.log.Warn().Str("nick", e.c.Nick()).Str("reason", reason).Msg("held message not sent")
-	e.c.Fail("PRIVMSG", "MESSAGE_NOT_SENT", fmt.Sprintf("Message not sent (%s): %s", reason, quoteExcerpt(e.text)))
+// Drain is the first half of a graceful shutdown, run once the IRC readers have handled what
+// clients sent: new messages are refused by name, and each account creates its held messages
+// (while Directus is up) or refuses them by name. It returns when all are done or ctx ends.
+func (b *Bridge) Drain(ctx context.Context) {
+	b.closing.Store(true)
+	var wg sync.WaitGroup
+	for _, a := range b.accounts.list() {
+		wg.Add(1)
+		if !a.send(func() { defer wg.Done(); a.drain(ctx) }) {
+			wg.Done()
+		}
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}
+
+func (a *account) drain(ctx context.Context) {
+	if len(a.held) == 0 {
+		return
+	}
+	a.flush(ctx)
+	for len(a.held) > 0 {
+		e := a.popHeld()
+		a.b.delivery.removePending(e.key)
+		a.b.metrics.refused(refusedShuttingDown)
+		a.refuseHeld(e, "server shutting down")
+	}
+	a.maybeEnd()
+}
+
+// Abort cancels every Directus request in flight and every later one: a shutdown that ran
+// out of time calls it so that nothing waits for a slow or frozen Directus.
+func (b *Bridge) Abort() { b.stop() }
+
+// Close is the end of a graceful shutdown, after the IRC connections are closed: it waits
+// until every account has ended (held messages done, sessions logged out, concurrently)
+// or ctx ends; then what is still running is cancelled.
+func (b *Bridge) Close(ctx context.Context) {
+	done := make(chan struct{})
+	go func() { b.actors.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		b.stop()
+		<-done
+	}
+	b.stop()
 }

@@ -6,56 +6,83 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/directus-ircd/directus-ircd/directus"
 	"github.com/directus-ircd/directus-ircd/ircd"
 )
 
-// Post implements ircd.Backend: a channel message becomes one item created as its sender.
-// It runs in the sender's command loop, so when it returns Delivered the other clients
-// already have the message queued (a PING after the PRIVMSG is answered after it).
+// Post implements ircd.Backend: a channel message becomes one item created as its sender,
+// on the sender's account goroutine (so one account's messages are created in the order
+// sent, after any held ones). When it returns Delivered the other clients already have the
+// message queued (a PING after the PRIVMSG is answered after it).
 func (b *Bridge) Post(ctx context.Context, c *ircd.Client, out ircd.Outgoing) (ircd.PostResult, error) {
-	s := sessionOf(c)
-	if s == nil {
+	a := acctOf(c)
+	if a == nil {
 		b.metrics.refused(refusedNotLoggedIn)
 		return 0, &ircd.UserError{Text: "Not logged in"}
 	}
-	b.posting.RLock() // Drain waits for the Posts that got past this point
-	defer b.posting.RUnlock()
-	if b.closing.Load() {
-		b.metrics.refused(refusedShuttingDown)
-		return 0, &ircd.UserError{Text: "Server shutting down; message not sent: " + quoteExcerpt(outText(out))}
-	}
-	if s.guest && !b.cfg.GuestsMayPost {
+	if a.guest && !b.cfg.GuestsMayPost {
 		b.metrics.refused(refusedGuest)
 		return 0, &ircd.UserError{Text: "Guests may read but not write here; log in with SASL to write"}
 	}
-	e := b.newEntry(s, c, out)
-	if !b.online.Load() || b.outbox.hasFor(s) {
-		// Directus is away, or older messages of this sender wait: keep the order.
-		return b.enqueue(e)
+	e := b.newEntry(a, c, out)
+	var res ircd.PostResult
+	var err error
+	if !a.call(func() { res, err = a.post(e) }) {
+		b.metrics.refused(refusedSessionEnded)
+		return 0, &ircd.UserError{Text: "Your session has ended; message not sent: " + quoteExcerpt(e.text)}
 	}
-	it, err := b.create(e)
+	return res, namingMessage(err, e.text)
+}
+
+// namingMessage makes a refusal name the message it refuses, so that a client that sent
+// many lines knows which one was not stored.
+func namingMessage(err error, text string) error {
+	var ue *ircd.UserError
+	if err == nil || !errors.As(err, &ue) || strings.Contains(ue.Text, "message not sent:") ||
+		strings.Contains(ue.Text, "may not have been stored:") {
+		return err
+	}
+	named := *ue
+	named.Text += "; message not sent: " + quoteExcerpt(text)
+	return &named
+}
+
+// post creates e now, or holds it while Directus is away or older messages wait. Runs on
+// the account's goroutine.
+func (a *account) post(e *outEntry) (ircd.PostResult, error) {
+	b := a.b
+	if b.closing.Load() {
+		b.metrics.refused(refusedShuttingDown)
+		return 0, &ircd.UserError{Text: "Server shutting down; message not sent: " + quoteExcerpt(e.text)}
+	}
+	if !b.online.Load() || len(a.held) > 0 {
+		return a.hold(e)
+	}
+	it, err := a.create(e)
 	switch {
 	case err == nil:
-		b.deliverCreate(it, c, false)
+		b.deliverCreate(it, e.c, false)
+		b.delivery.removePending(e.key)
 		return ircd.Delivered, nil
 	case isTransient(err):
 		e.maybeSent = true
-		return b.enqueue(e)
+		return a.hold(e)
 	default:
 		b.metrics.refused(createRefusal(err))
+		b.delivery.removePending(e.key)
 		return 0, err
 	}
 }
 
 // outEntry is a message on its way to Directus.
 type outEntry struct {
-	s         *session
-	c         *ircd.Client
+	c         *ircd.Client // the sending connection (it may be gone by the time it is created)
 	text      string
 	guestNick string
+	notice    bool      // sent as NOTICE: fanned out live as a NOTICE
 	key       string    // idempotency key, stored in irc_key
 	at        time.Time // when the user sent it
 	maybeSent bool      // a create was sent and its reply lost: look before creating again
@@ -69,29 +96,23 @@ func outText(out ircd.Outgoing) string {
 	return out.Text
 }
 
-func (b *Bridge) newEntry(s *session, c *ircd.Client, out ircd.Outgoing) *outEntry {
+func (b *Bridge) newEntry(a *account, c *ircd.Client, out ircd.Outgoing) *outEntry {
 	text := outText(out)
-	e := &outEntry{s: s, c: c, text: text, key: newKey(), at: time.Now()}
-	if s.guest {
+	e := &outEntry{c: c, text: text, key: newKey(), at: time.Now(), notice: out.Command == "NOTICE"}
+	if a.guest {
 		e.guestNick = c.Nick()
 		e.text = "<" + e.guestNick + "> " + text // readable on the guide's page, which shows the bridge user as author
 	}
 	return e
 }
 
-func (b *Bridge) enqueue(e *outEntry) (ircd.PostResult, error) {
-	if err := b.outbox.push(e); err != nil {
-		b.metrics.refused(refusedQueueFull)
-		return 0, &ircd.UserError{Text: "Directus is unreachable and " + err.Error() + "; message not sent: " + quoteExcerpt(e.text)}
-	}
-	b.outbox.kick()
-	return ircd.Queued, nil
-}
-
-// create makes the item, with the sender's own token (so user_created is the sender and the
+// create makes the item, with the account's own token (so user_created is the sender and the
 // sender's permissions apply), or with the service token for a guest. A create whose reply
-// did not arrive may still have happened: it is looked up by its irc_key rather than repeated.
-func (b *Bridge) create(e *outEntry) (_ item, err error) {
+// did not arrive may still have happened: it is looked up by its irc_key rather than
+// repeated. The key stays pending until the item is delivered or refused, so a create that
+// timed out and then arrives by the subscription is not echoed to its sender.
+func (a *account) create(e *outEntry) (_ item, err error) {
+	b := a.b
 	defer b.metrics.created(time.Now(), &err)
 	ctx, cancel := b.requestContext()
 	defer cancel()
@@ -104,18 +125,23 @@ func (b *Bridge) create(e *outEntry) (_ item, err error) {
 	if e.guestNick != "" {
 		data["irc_nick"] = e.guestNick
 	}
-	b.delivery.addPending(e.key, e.c)
-	defer b.delivery.removePending(e.key)
-	raw, err := b.createAs(ctx, e.s, data)
+	b.delivery.addPending(e.key, pendingSend{e.c, e.notice})
+	raw, err := a.createOverSocket(ctx, data)
 	if err == nil {
-		return decodeItem(raw)
+		it, err := decodeItem(raw)
+		it.Notice = e.notice
+		return it, err
 	}
 	if errors.Is(err, directus.ErrInvalidCredentials) || errors.Is(err, directus.ErrTokenExpired) {
-		return item{}, b.sessionError(e.s, err)
+		return item{}, a.sessionError(e.c, err)
 	}
-	// Directus creates the row before re-reading it with the author's rights (PROTOCOL.md
+	if b.life.Err() != nil { // a shutdown ran out of time and cancelled the request
+		return item{}, &ircd.UserError{Text: "Server shutting down before Directus answered; the message may not have been stored: " + quoteExcerpt(e.text), Cause: err}
+	}
+	// Directus creates the row before re-reading it with the author's rights (docs/DIRECTUS-PROTOCOL.md
 	// §5), so FORBIDDEN, like a lost reply, does not mean "not created".
 	if it, found, lerr := b.lookupKey(ctx, e.key); lerr == nil && found {
+		it.Notice = e.notice
 		return it, nil
 	}
 	if isTransient(err) {
@@ -135,28 +161,26 @@ func (b *Bridge) lookupKey(ctx context.Context, key string) (item, bool, error) 
 	return it, err == nil, err
 }
 
-// createAs creates over the session's own socket: the user's token for an account, the
-// service token (on the bridge's shared guest socket) for a guest.
-func (b *Bridge) createAs(ctx context.Context, s *session, data map[string]any) (json.RawMessage, error) {
-	if s.guest {
-		return b.guestWS.create(ctx, b.dc, b.cfg.ServiceToken, b.cfg.ServiceToken, b.cfg.Collection, data, itemFields)
-	}
-	token, err := s.accessToken(ctx, b.dc)
+// createOverSocket creates over the account's own socket, authenticated with its current
+// token (the service token for a guest).
+func (a *account) createOverSocket(ctx context.Context, data map[string]any) (json.RawMessage, error) {
+	b := a.b
+	token, err := a.accessToken(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return s.ws.create(ctx, b.dc, token, s.static, b.cfg.Collection, data, itemFields)
+	return a.ws.create(ctx, b.dc, token, a.static, b.cfg.Collection, data, itemFields)
 }
 
 // sessionError handles a user token that Directus no longer accepts: the user was
 // suspended, deleted or changed their password, which ends their Directus sessions.
-func (b *Bridge) sessionError(s *session, err error) error {
+func (a *account) sessionError(c *ircd.Client, err error) error {
 	if isTransient(err) {
 		return err
 	}
 	if errors.Is(err, directus.ErrInvalidCredentials) || errors.Is(err, directus.ErrTokenExpired) {
 		const reason = "Your Directus session has ended (password changed, account suspended or deleted); please log in again"
-		b.revoke(s.userID, reason, s) // the user's other connections
+		a.b.revoke(a, reason, c) // the user's other connections
 		return &ircd.UserError{Text: "Your Directus session has ended; message not sent", Cause: err, Disconnect: reason}
 	}
 	return &ircd.UserError{Text: "Directus refused the message: " + directusReason(err), Cause: err}

@@ -1,4 +1,4 @@
-package bridge
+package bridge_test
 
 import (
 	"context"
@@ -20,6 +20,7 @@ import (
 	"github.com/ergochat/irc-go/ircreader"
 
 	"github.com/directus-ircd/directus-ircd/directus"
+	"github.com/directus-ircd/directus-ircd/internal/config"
 	"github.com/directus-ircd/directus-ircd/internal/irctest"
 )
 
@@ -99,8 +100,8 @@ func TestNothingLostOrDoubledAcrossDirectusRestarts(t *testing.T) {
 	}
 	irctest.Timeout = 3 * time.Minute
 	defer func() { irctest.Timeout = 20 * time.Second }()
-	s := newStack(t, map[string]string{"ACCESS_TOKEN_TTL": "15s"}, func(c *Config) {
-		c.QueuePerUser, c.QueueTotal, c.QueueMaxWait = 200, 1000, 5*time.Minute
+	s := newStack(t, map[string]string{"ACCESS_TOKEN_TTL": "15s"}, func(c *config.Config) {
+		c.Queue.PerUser, c.Queue.Total, c.Queue.MaxWait = 200, 1000, 5*time.Minute
 	})
 	const perSender = 60
 	senders := map[string]struct{ email, pw string }{
@@ -289,7 +290,7 @@ func (w *webSender) close() {
 // While Directus is down a user's messages are held; past the per-user limit the sender is
 // told, naming the message; the held ones are created, in order, when Directus is back.
 func TestHeldMessagesAndQueueOverflow(t *testing.T) {
-	s := newStack(t, nil, func(c *Config) { c.QueuePerUser, c.QueueTotal = 3, 10 })
+	s := newStack(t, nil, func(c *config.Config) { c.Queue.PerUser, c.Queue.Total = 3, 10 })
 	alice := login(t, s, "a", "alice", "alicepass")
 	bob := login(t, s, "b", "bob", "bobpass")
 	s.dx.Kill(t)
@@ -378,7 +379,7 @@ func TestStuckClientDoesNotDelayOthers(t *testing.T) {
 	alice := login(t, s, "a", "alice", "alicepass")
 	stuck := stuckClient(t, s.d.addr)
 	defer stuck.Close()
-	before := s.d.srv.ClientCount()
+	before := s.d.Server().ClientCount()
 
 	body := strings.Repeat("lorem ipsum ", 340) // about 4 KB: several IRC lines each
 	var lat []time.Duration
@@ -395,7 +396,7 @@ func TestStuckClientDoesNotDelayOthers(t *testing.T) {
 			return m.Command == "PRIVMSG" && strings.HasPrefix(text(m), last)
 		})
 		lat = append(lat, time.Since(start))
-		dropped = s.d.srv.ClientCount() < before
+		dropped = s.d.Server().ClientCount() < before
 	}
 	if !dropped {
 		t.Fatalf("the stuck client was not dropped after %d batches", len(lat))
@@ -414,7 +415,7 @@ func TestStuckClientDoesNotDelayOthers(t *testing.T) {
 func newStackWithQueue(t *testing.T, lines int) *stack {
 	t.Helper()
 	s := provisioned(t, nil)
-	s.sendQueue = lines
+	s.cfg.Server.SendQueue = lines
 	s.start()
 	return s
 }
@@ -448,13 +449,10 @@ func stuckClient(t *testing.T, addr string) *net.TCPConn {
 // are told, a message sent meanwhile is held, and it is created once when Directus answers.
 func TestNetworkCutIsDetectedAndHealed(t *testing.T) {
 	s := provisioned(t, nil)
-	dc, err := directus.New(directus.Config{URL: s.dx.URL, Logger: testLogger(t),
-		HeartbeatTimeout: 3 * time.Second, PingInterval: time.Second, ReconnectMax: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
+	s.opts.TuneDirectus = func(c *directus.Config) {
+		c.HeartbeatTimeout, c.PingInterval, c.ReconnectMax = 3*time.Second, time.Second, 2*time.Second
 	}
-	s.dc = dc
-	s.cfg.RequestTimeout = 3 * time.Second
+	s.cfg.Directus.RequestTimeout = 3 * time.Second
 	s.start()
 	alice := login(t, s, "a", "alice", "alicepass")
 	bob := login(t, s, "b", "bob", "bobpass")

@@ -1,57 +1,62 @@
-package bridge
+package bridge_test
 
 import (
 	"context"
 	"encoding/json"
-	"net"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/directus-ircd/directus-ircd/directus"
+	"github.com/directus-ircd/directus-ircd/internal/config"
+	"github.com/directus-ircd/directus-ircd/internal/daemon"
 	"github.com/directus-ircd/directus-ircd/internal/dtest"
 	"github.com/directus-ircd/directus-ircd/internal/provision"
-	"github.com/directus-ircd/directus-ircd/ircd"
 )
 
 const channel = "#chat"
 
-// stack is a real Directus with the bridge's schema, and a daemon (IRC server + bridge) on
-// a loopback port in front of it.
+// stack is a real Directus with the bridge's schema, and the daemon (internal/daemon, the
+// same wiring and start/stop order as the binary) on a loopback port in front of it.
 type stack struct {
-	t   *testing.T
-	dx  *dtest.Instance
-	res provision.Result
-	dc  *directus.Client
-	cfg Config
-	// sendQueue is the IRC server's per-connection queue (lines).
-	sendQueue int
-	// ircdMetrics, when set, are the IRC server's metrics.
-	ircdMetrics *ircd.Metrics
+	t    *testing.T
+	dx   *dtest.Instance
+	res  provision.Result
+	dc   *directus.Client // the tests' own client (web users, admin requests)
+	cfg  config.Config
+	opts daemon.Options
 
-	d *daemon
+	d *running
 }
 
-type daemon struct {
-	srv    *ircd.Server
-	br     *Bridge
-	addr   string
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+// running is a started daemon.
+type running struct {
+	*daemon.Daemon
+	addr string // the IRC listener
 }
 
-func testConfig(token string) Config {
-	return Config{
-		Collection: "messages", History: 50, EmailDomain: "example.com", ServiceToken: token,
-		GuestSuffix: "|guest", FailuresPerAddress: 50, FailuresPerAccount: 5, FailureWindow: time.Minute,
-		RevocationCheck: time.Minute, QueuePerUser: 20, QueueTotal: 100, QueueMaxWait: time.Minute,
-		RequestTimeout: 10 * time.Second,
-	}
+func (r *running) srv() interface{ ClientCount() int } { return r.Server() }
+
+// testConfig is the daemon's configuration for a test: generous limits, short waits.
+func testConfig(url, token string) config.Config {
+	c := config.Default()
+	c.Server.Listen = []string{"127.0.0.1:0"}
+	c.Server.MaxClients, c.Server.MaxClientsPerIP = 1000, 1000
+	c.Server.RegistrationTimeout, c.Server.PingInterval, c.Server.PingTimeout = 30*time.Second, time.Minute, time.Minute
+	c.Server.SendQueue, c.Server.FloodRate, c.Server.FloodBurst = 4096, 1000, 1000
+	c.Server.ShutdownTimeout = 20 * time.Second
+	c.Server.Name, c.Server.Network = "irc.test", "Test"
+	c.Channel.Topic = "test topic"
+	c.Directus.URL, c.Directus.Token = url, token
+	c.Directus.RequestTimeout = 10 * time.Second
+	c.Login.FailuresPerAddress, c.Login.FailureWindow = 50, time.Minute
+	c.Queue.PerUser, c.Queue.Total, c.Queue.MaxWait = 20, 100, time.Minute
+	c.Log.Level = "warn"
+	return c
 }
 
-func newStack(t *testing.T, env map[string]string, tweak func(*Config)) *stack {
+func newStack(t *testing.T, env map[string]string, tweak func(*config.Config)) *stack {
 	t.Helper()
 	s := provisioned(t, env)
 	if tweak != nil {
@@ -69,52 +74,36 @@ func provisioned(t *testing.T, env map[string]string) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &stack{t: t, dx: dx, res: res, dc: dc, cfg: testConfig(res.BridgeToken), sendQueue: 4096}
+	return &stack{t: t, dx: dx, res: res, dc: dc, cfg: testConfig(dx.URL, res.BridgeToken)}
 }
 
 func testLogger(t *testing.T) zerolog.Logger {
 	return zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
 }
 
-// start runs a daemon and waits until its subscription is live.
+// start runs the daemon and waits until its subscription is live.
 func (s *stack) start() {
 	t := s.t
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	d, err := daemon.New(s.cfg, testLogger(t), s.opts)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("daemon: %v", err)
 	}
-	br := New(s.cfg, s.dc, testLogger(t))
-	srv := ircd.NewServer(ircd.Config{
-		ServerName: "irc.test", Network: "Test", Channel: channel, Topic: "test topic",
-		Version: "test", DefaultHost: "directus", MaxClients: 1000, MaxClientsPerIP: 1000,
-		RegistrationTimeout: 30 * time.Second, PingInterval: time.Minute, PingTimeout: time.Minute,
-		SendQueueLen: s.sendQueue, FloodRate: 1000, FloodBurst: 1000, Metrics: s.ircdMetrics,
-	}, br, testLogger(t))
-	br.Attach(srv)
-	ctx, cancel := context.WithCancel(context.Background())
-	d := &daemon{srv: srv, br: br, addr: ln.Addr().String(), cancel: cancel}
-	d.wg.Add(2)
-	go func() { defer d.wg.Done(); _ = br.Run(ctx) }()
-	go func() { defer d.wg.Done(); _ = srv.Serve(ctx, ln) }()
-	s.d = d
+	s.d = &running{Daemon: d, addr: d.Addrs()[0].String()}
 	t.Cleanup(func() { s.stopDaemon() })
-	waitFor(t, "bridge ready", br.Ready)
+	waitFor(t, "bridge ready", d.Bridge().Ready)
 }
 
-// stopDaemon shuts the daemon down the way SIGTERM does.
+// stopDaemon shuts the daemon down as SIGTERM does (daemon.Shutdown).
 func (s *stack) stopDaemon() {
 	d := s.d
 	if d == nil {
 		return
 	}
 	s.d = nil
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	d.br.Drain(ctx)
-	_ = d.srv.Shutdown(ctx)
-	d.cancel()
-	d.wg.Wait()
+	if err := d.Shutdown(); err != nil {
+		s.t.Errorf("shutdown: %v", err)
+	}
 }
 
 // waitFor polls a condition that has no event to wait on (readiness of a background loop).

@@ -11,7 +11,7 @@ import (
 )
 
 // subscriptionQuery is the daemon's one subscription: every field IRC needs, and as init the
-// newest messages (history for JOIN replay; PROTOCOL.md §3.1: the guide's ascending sort
+// newest messages (history for JOIN replay; docs/DIRECTUS-PROTOCOL.md §3.1: the guide's ascending sort
 // would give the oldest).
 func (b *Bridge) subscriptionQuery() directus.Query {
 	limit := max(b.cfg.History, 1)
@@ -28,6 +28,7 @@ type streamHandler struct{ b *Bridge }
 // within the history window.
 func (h streamHandler) Connected(ctx context.Context, k *directus.Conn, init directus.Event) error {
 	b := h.b
+	b.learnServiceUser(ctx) // before any item is shown: it tells guest posts from the others
 	items := b.decodeAll(init.Items)
 	if !b.everUp.Load() {
 		b.seedHistory(items)
@@ -43,7 +44,7 @@ func (h streamHandler) Connected(ctx context.Context, k *directus.Conn, init dir
 		b.srv.NoticeAll("Directus is reachable again; held messages are being sent")
 		b.log.Info().Msg("directus reachable again")
 	}
-	b.outbox.kick()
+	b.kick()
 	return nil
 }
 
@@ -152,7 +153,7 @@ func (b *Bridge) learnAuthors(items []item) {
 	var unknown []string
 	for _, it := range items {
 		id := it.Author.ID
-		if it.IRCNick != "" || id == "" || slices.Contains(unknown, id) {
+		if b.isGuestPost(it) || id == "" || slices.Contains(unknown, id) {
 			continue
 		}
 		if _, known := b.dir.get(id); !known {

@@ -44,33 +44,17 @@ func (b *Bridge) sweep(ctx context.Context) {
 		active[u.ID] = u.Status == "active"
 	}
 	b.dir.replace(list)
-	for _, id := range b.sessions.userIDs() {
+	for id, a := range b.accounts.users() {
 		if !active[id] {
-			b.revoke(id, "Your Directus account is no longer active (suspended, archived or deleted)", nil)
+			b.revoke(a, "Your Directus account is no longer active (suspended, archived or deleted)", nil)
 		}
 	}
-	b.guestWS.closeIdle(wsIdle)
-	for _, s := range b.sessions.all() {
-		s.ws.closeIdle(wsIdle)
-		if s.static == "" && time.Since(s.lastRefresh()) > b.cfg.SessionKeepAlive {
-			if err := s.refresh(rctx, b.dc); err != nil && !isTransient(err) {
-				b.revoke(s.userID, "Your Directus session has ended; please log in again", nil)
+	for _, a := range b.accounts.list() {
+		a.ws.closeIdle(wsIdle)
+		if a.sess != nil && time.Since(a.sess.LastRenewed()) > b.cfg.SessionKeepAlive {
+			if err := a.sess.Renew(rctx); err != nil && !isTransient(err) {
+				b.revoke(a, "Your Directus session has ended; please log in again", nil)
 			}
-		}
-	}
-}
-
-// revoke disconnects every connection of a user, with the reason; nobody else is affected.
-// except is a session whose connection the caller disconnects itself, after telling it why.
-func (b *Bridge) revoke(userID, reason string, except *session) {
-	for _, s := range b.sessions.of(userID) {
-		s.mu.Lock()
-		c, already := s.client, s.revoked
-		s.revoked = true
-		s.mu.Unlock()
-		if c != nil && !already && s != except {
-			b.log.Info().Str("account", s.account).Msg("disconnecting revoked user")
-			c.Disconnect(reason)
 		}
 	}
 }

@@ -2,8 +2,8 @@ package bridge
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
-	"time"
 )
 
 func TestSanitizeNick(t *testing.T) {
@@ -81,47 +81,6 @@ func TestDirectoryNicksAreUniqueAndNobodyIsRenamed(t *testing.T) {
 	}
 }
 
-func TestThrottleBlocksAndBacksOff(t *testing.T) {
-	now := time.Unix(0, 0)
-	th := newThrottle(100, 3, time.Minute)
-	th.now = func() time.Time { return now }
-	for i := 0; i < 3; i++ {
-		if w := th.blockedFor("1.2.3.4", "bob"); w != 0 {
-			t.Fatalf("blocked after %d failures", i)
-		}
-		th.failed("1.2.3.4", "bob")
-	}
-	if w := th.blockedFor("1.2.3.4", "bob"); w != time.Minute {
-		t.Fatalf("after 3 failures wait %v, want 1m", w)
-	}
-	if w := th.blockedFor("5.6.7.8", "alice"); w != 0 {
-		t.Fatalf("another account and address are blocked: %v", w)
-	}
-	now = now.Add(time.Minute + time.Second)
-	th.failed("1.2.3.4", "bob") // a fourth failure doubles the block
-	if w := th.blockedFor("9.9.9.9", "bob"); w != 2*time.Minute {
-		t.Fatalf("after 4 failures wait %v, want 2m", w)
-	}
-	th.succeeded("1.2.3.4", "bob")
-	if w := th.blockedFor("1.2.3.4", "bob"); w != 0 {
-		t.Fatalf("success did not clear: %v", w)
-	}
-	// Over a day of retries every 10 s, few attempts get through.
-	th2 := newThrottle(1000, 5, 15*time.Minute)
-	th2.now = func() time.Time { return now }
-	through := 0
-	for i := 0; i < 8640; i++ {
-		if th2.blockedFor("a", "carol") == 0 {
-			through++
-			th2.failed("a", "carol")
-		}
-		now = now.Add(10 * time.Second)
-	}
-	if through >= 25 {
-		t.Fatalf("%d failed logins reached Directus in a day; Directus suspends at 25", through)
-	}
-}
-
 func TestDecodeItemShapes(t *testing.T) {
 	tests := []struct {
 		raw              string
@@ -151,6 +110,21 @@ func BenchmarkDecodeItem(b *testing.B) {
 	for b.Loop() {
 		if _, err := decodeItem(raw); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+func TestOneLine(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"plain", `"plain"`},
+		{"first\nPRIVMSG #chat :evil", `"first" (and 1 more line)`},
+		{"\r\n  \nfirst  line\r\nb\rc", `"first line" (and 2 more lines)`},
+		{"", `""`},
+		{strings.Repeat("é", 150), `"` + strings.Repeat("é", 100) + `…"`},
+	}
+	for _, tt := range tests {
+		if got := oneLine(tt.in, noticeExcerpt); got != tt.want {
+			t.Errorf("oneLine(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }

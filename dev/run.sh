@@ -39,9 +39,13 @@ dev/directus.sh start
 go build -o bin/directus-ircd ./cmd/directus-ircd
 go build -o bin/webchat ./examples/webchat
 
+# setup keeps the bridge token in the config. The local daemon is the token's only user, so
+# when the config is gone but Directus's state is not, setup may replace the token.
+rotate=()
+[ -f "$run_dir/directus-ircd.yaml" ] || rotate=(-rotate-token)
 DIRECTUS_ADMIN_EMAIL=${DIRECTUS_ADMIN_EMAIL:-admin@example.com} \
 DIRECTUS_ADMIN_PASSWORD=${DIRECTUS_ADMIN_PASSWORD:-adminpass} \
-  bin/directus-ircd setup -url "$directus_url" -demo-users -config "$run_dir/directus-ircd.yaml"
+  bin/directus-ircd setup -url "$directus_url" -demo-users -config "$run_dir/directus-ircd.yaml" "${rotate[@]}"
 
 bin/webchat -listen "127.0.0.1:$web_port" -directus "$directus_url" > "$run_dir/webchat.log" 2>&1 &
 web_pid=$!

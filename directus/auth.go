@@ -188,7 +188,7 @@ func (k *Conn) authenticate(ctx context.Context, token string) error {
 
 // renewLoop renews the session before the access token expires and
 // re-authenticates the socket with the new access token, so that Directus
-// never drops events as TOKEN_EXPIRED (PROTOCOL.md §4). If renewal keeps
+// never drops events as TOKEN_EXPIRED (docs/DIRECTUS-PROTOCOL.md §4). If renewal keeps
 // failing until the token expires, the connection ends.
 func (k *Conn) renewLoop() {
 	defer k.wg.Done()

@@ -83,7 +83,27 @@ func (c *Client) dialWebSocket(ctx context.Context) (*websocket.Conn, error) {
 	const op = "ws dial"
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
 	defer cancel()
-	ws, resp, err := c.dialer.DialContext(ctx, c.wsURL, nil)
+	// gorilla/websocket honours ctx's deadline but not its cancellation once connected: a
+	// cancelled dial (a shutdown) closes the connection so that the handshake ends now.
+	var mu sync.Mutex
+	var raw net.Conn
+	d := *c.dialer
+	d.NetDialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		mu.Lock()
+		raw = conn
+		mu.Unlock()
+		return conn, err
+	}
+	stop := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if raw != nil {
+			_ = raw.Close()
+		}
+	})
+	defer stop()
+	ws, resp, err := d.DialContext(ctx, c.wsURL, nil)
 	if err == nil {
 		return ws, nil
 	}

@@ -1,6 +1,6 @@
 // Package directus is a client for Directus's realtime WebSocket API plus the
 // few REST calls directus-ircd needs. It knows nothing of IRC. Everything it
-// relies on is written down in /work/shared/directus/PROTOCOL.md (Directus
+// relies on is written down in docs/DIRECTUS-PROTOCOL.md in this repository (Directus
 // 12.4.0, verified on a real server).
 //
 // # Client

@@ -12,6 +12,9 @@ var (
 	// ErrInvalidCredentials: wrong email or password, an unknown, revoked or
 	// rotated-away token (REST 401, WS AUTH_FAILED).
 	ErrInvalidCredentials = errors.New("invalid credentials")
+	// ErrInvalidOTP: a password login of an account with two-factor authentication
+	// (INVALID_OTP). It is also an ErrInvalidCredentials.
+	ErrInvalidOTP = errors.New("one-time password required")
 	// ErrTokenExpired: the access token expired (TOKEN_EXPIRED).
 	ErrTokenExpired = errors.New("token expired")
 	// ErrForbidden: no permission. Directus also answers this for collections,
@@ -75,6 +78,9 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // Is maps Directus codes and HTTP statuses to the sentinel errors.
 func (e *Error) Is(target error) bool {
+	if target == ErrInvalidOTP {
+		return e.Code == "INVALID_OTP"
+	}
 	if s := e.sentinel(); s != nil {
 		return s == target
 	}

@@ -160,7 +160,7 @@ func (k *Conn) dispatchError(f inFrame) {
 
 // Create creates one item (data is an object) or several (an array) and
 // returns Directus's reply data, read with q (nil: all fields). A FORBIDDEN
-// reply does not prove that nothing was created (PROTOCOL.md §5).
+// reply does not prove that nothing was created (docs/DIRECTUS-PROTOCOL.md §5).
 func (k *Conn) Create(ctx context.Context, collection string, data any, q *Query) (json.RawMessage, error) {
 	if data == nil {
 		return nil, errors.New("create: data is nil")

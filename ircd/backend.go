@@ -31,7 +31,8 @@ type Backend interface {
 	// An error refuses the message with 404 carrying UserText(err).
 	Post(ctx context.Context, c *Client, m Outgoing) (PostResult, error)
 
-	// Disconnected is told when a registered client's connection is gone.
+	// Disconnected is told when the connection of a client that the backend gave an
+	// identity (SASL login or Register) is gone, registered or not.
 	Disconnected(c *Client)
 }
 
@@ -41,12 +42,22 @@ type RegistrationObserver interface {
 	Registered(c *Client)
 }
 
+// NickChecker is implemented by a Backend that refuses some nicks to some connections (a
+// guest may not take the nick of an account). It is asked before a connection without an
+// account claims a nick at registration and before any NICK change; an error is answered
+// with 432 carrying UserText(err).
+type NickChecker interface {
+	CheckNick(c *Client, nick string) error
+}
+
 // AuthRequest is a login attempt.
 type AuthRequest struct {
 	Authzid  string
 	Authcid  string // the login name as the client sent it
 	Password string
 	Addr     netip.Addr // the client's address, for throttling
+	// Notice tells the waiting client something (for example that its login is queued).
+	Notice func(text string)
 }
 
 // Registration is what a client sent before registration completed.
@@ -58,6 +69,7 @@ type Registration struct {
 	HasPass  bool
 	Login    *Identity // from SASL, nil if none
 	Addr     netip.Addr
+	Notice   func(text string) // tells the waiting client something
 }
 
 // Identity is who a connection is, as decided by the backend.

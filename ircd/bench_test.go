@@ -54,7 +54,7 @@ func BenchmarkBroadcastSerialise(b *testing.B) {
 		for _, c := range members {
 			c.qmu.Lock()
 			clear(c.queue)
-			c.queue = c.queue[:0]
+			c.queue, c.qbytes = c.queue[:0], 0
 			c.qmu.Unlock()
 		}
 	}

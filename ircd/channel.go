@@ -20,7 +20,7 @@ const (
 
 // isChannel reports whether name is the server's channel.
 func (s *Server) isChannel(name string) bool {
-	return casefold(name) == casefold(s.cfg().Channel)
+	return Casefold(name) == Casefold(s.cfg().Channel)
 }
 
 // noSuchChannel answers 403 for any channel but ours.
@@ -84,6 +84,9 @@ func (c *Client) join() {
 	joinMsg := s.joinVariants(c.u)
 	if c.u.joined == 1 {
 		s.sendJoinedLocked(joinMsg, c)
+		if c.u.away != "" { // away-notify: a user who joins while away is announced as away
+			s.sendJoinedLocked(capVariant(capAwayNotify, ircmsg.MakeMessage(nil, c.u.prefix(), "AWAY", c.u.away), s), c)
+		}
 	}
 	echo := joinMsg.get(c)
 	names := s.namesLocked(c.hasCap(capUserhostInNames))
@@ -119,7 +122,7 @@ func (c *Client) releaseHeld(seen map[string]bool) {
 	for {
 		c.qmu.Lock()
 		held := c.held
-		c.held = nil
+		c.held, c.heldBytes = nil, 0
 		if len(held) == 0 {
 			c.holding = false
 			c.qmu.Unlock()
@@ -136,7 +139,7 @@ func (c *Client) releaseHeld(seen map[string]bool) {
 
 func (c *Client) dropHeld() {
 	c.qmu.Lock()
-	c.held, c.holding = nil, false
+	c.held, c.heldBytes, c.holding = nil, 0, false
 	c.qmu.Unlock()
 }
 

@@ -3,6 +3,7 @@ package ircd
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/ergochat/irc-go/ircmsg"
@@ -70,11 +71,26 @@ func (c *Client) handleLine(line []byte) {
 		c.Fail("*", "INVALID_LINE", "Line ignored: "+err.Error())
 		return
 	}
-	if !utf8.Valid(line) {
-		c.Fail(msg.Command, "INVALID_UTF8", "Message ignored: it is not valid UTF-8 (this server is UTF-8 only)")
+	if !utf8.Valid(line) && !c.acceptInvalidUTF8(&msg) {
+		// UTF8ONLY: a FAIL whether or not the client asked for standard-replies.
+		c.send(ircmsg.MakeMessage(nil, c.s.cfg().ServerName, "FAIL", token(msg.Command), "INVALID_UTF8",
+			"Message ignored: it is not valid UTF-8 (this server is UTF-8 only)"))
 		return
 	}
 	c.dispatch(&msg)
+}
+
+// acceptInvalidUTF8 lets NICK and USER with invalid UTF-8 through before registration, with
+// the bad bytes replaced: ignoring them would leave the client waiting for the registration
+// timeout. The NICK is then refused with 432, which clients answer with another nick.
+func (c *Client) acceptInvalidUTF8(msg *ircmsg.Message) bool {
+	if c.isRegistered() || msg.Command != "NICK" && msg.Command != "USER" {
+		return false
+	}
+	for i, p := range msg.Params {
+		msg.Params[i] = strings.ToValidUTF8(p, "\uFFFD")
+	}
+	return true
 }
 
 // dispatch runs a parsed command after the checks every command shares.

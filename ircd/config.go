@@ -22,11 +22,22 @@ type Config struct {
 
 	RegistrationTimeout, PingInterval, PingTimeout time.Duration
 
-	SendQueueLen int     // lines per connection before "SendQ exceeded"
-	FloodRate    float64 // lines/sec budget; fakelag, then "Excess Flood"; < 0 disables
-	FloodBurst   int
+	SendQueueLen int // lines per connection before "SendQ exceeded"
+	// SendQueueBytes bounds the queue by size too (0: 1 KiB per line of SendQueueLen). A
+	// client is dropped when a delivery finds its queue full; one that finds room is taken
+	// whole, so one large delivery never drops a client.
+	SendQueueBytes int
+	FloodRate      float64 // lines/sec budget; fakelag, then "Excess Flood"; < 0 disables
+	FloodBurst     int
 
 	HistoryTimeFormat string // Go time layout for the "[...] " prefix on replay without server-time
+
+	// MaxLines is the most lines one channel message takes on IRC, after splitting (default
+	// 20, at least 2): a longer one is cut, its last line saying how much was left out and
+	// that the whole message is FullTextAt.
+	MaxLines int
+	// FullTextAt says where a cut message can be read whole (default "on the web page").
+	FullTextAt string
 
 	// Additions to the brief's Config.
 
@@ -85,6 +96,15 @@ func withDefaults(cfg Config) Config {
 	if cfg.SendQueueLen <= 0 {
 		cfg.SendQueueLen = 1024
 	}
+	if cfg.SendQueueBytes <= 0 {
+		cfg.SendQueueBytes = cfg.SendQueueLen << 10
+	}
+	if cfg.MaxLines <= 0 {
+		cfg.MaxLines = 20
+	}
+	cfg.MaxLines = max(cfg.MaxLines, 2)
+	def(&cfg.FullTextAt, "on the web page")
+	cfg.FullTextAt = sanitizeText(cfg.FullTextAt)
 	if cfg.FloodRate == 0 {
 		cfg.FloodRate = 2
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,10 +20,13 @@ import (
 // closeGrace bounds the time spent flushing the last lines (ERROR) to a closing connection.
 const closeGrace = 3 * time.Second
 
-// shutdownReadGrace is how long Shutdown keeps reading each connection, so that lines a
-// client sent before the shutdown are answered (a channel message is stored or refused by
-// the backend) rather than silently left unread.
-const shutdownReadGrace = 500 * time.Millisecond
+// drainQuietWindow is how long a client must send nothing before Drain counts it as quiet:
+// lines it sent before the stop have arrived by then (loopback or LAN; a slower link's
+// lines still in flight are handled if they come before Shutdown closes the connection).
+const drainQuietWindow = 250 * time.Millisecond
+
+// closeReadWindow is how long a reader waits for more input once Shutdown closes connections.
+const closeReadWindow = 20 * time.Millisecond
 
 // readerInitialSize is the read buffer a connection starts with; it grows only for long lines.
 const readerInitialSize = 512
@@ -38,20 +42,25 @@ type Client struct {
 	cancel  context.CancelFunc
 	created time.Time
 
-	capBits    atomic.Uint32
-	registered atomic.Bool
-	identity   atomic.Pointer[Identity]
-	lastActive atomic.Int64 // unix nanoseconds of the last line read
-	pingSent   atomic.Int64 // unix nanoseconds of an unanswered server PING, 0 if none
-	draining   atomic.Bool  // Shutdown: read what the client already sent, then close
+	capBits      atomic.Uint32
+	registered   atomic.Bool
+	identity     atomic.Pointer[Identity]
+	login        atomic.Pointer[Identity] // from SASL, before registration completes
+	inBackend    atomic.Bool              // a login is with the backend: no registration timeout
+	lastActive   atomic.Int64             // unix nanoseconds of the last line read
+	pingSent     atomic.Int64             // unix nanoseconds of an unanswered server PING, 0 if none
+	draining     atomic.Bool              // Drain: read what the client already sent, without flood delays
+	drainPending atomic.Bool              // Drain waits for this connection to go quiet
 
 	// Outgoing queue, guarded by qmu. One writer goroutine drains it.
 	qmu        sync.Mutex
 	qcond      sync.Cond
 	queue      [][]byte
+	qbytes     int         // bytes in queue
 	closing    bool        // no more lines are accepted; the writer closes after the queue
 	holding    bool        // deliveries from others are held while a JOIN completes
 	held       []heldLines // deliveries held while holding
+	heldBytes  int
 	quitReason string
 
 	// Owned by the reader goroutine.
@@ -64,6 +73,7 @@ type Client struct {
 	u         *user     // the nick this connection shares, nil before registration
 	joinState joinState // channel membership of this connection
 	memberIdx int       // index in s.members while joinState != notJoined
+	released  bool      // detached from its nick (QUIT); c.u stays for what still reads it
 }
 
 // heldLines is a delivery held back while a JOIN completes.
@@ -84,7 +94,7 @@ func newClient(s *Server, ctx context.Context, conn net.Conn, cfg *Config) *Clie
 	c.qcond.L = &c.qmu
 	c.log = s.log.With().Uint64("conn", c.id).Str("addr", c.addr.String()).Logger()
 	c.lastActive.Store(c.created.UnixNano())
-	c.reader.Initialize(conn, readerInitialSize, maxLineLen+maxTagsLen)
+	c.reader.Initialize(drainReader{c}, readerInitialSize, maxLineLen+maxTagsLen)
 	if cfg.FloodRate > 0 {
 		c.limiter = rate.NewLimiter(rate.Limit(cfg.FloodRate), cfg.FloodBurst)
 	}
@@ -115,6 +125,18 @@ func (c *Client) Addr() netip.Addr { return c.addr }
 // Identity is who the backend said this connection is; nil before registration completes.
 // The caller must not modify it.
 func (c *Client) Identity() *Identity { return c.identity.Load() }
+
+// Session is the backend's state of this connection's login (Identity.Session of the
+// registration, or of the SASL login before registration completes); nil without one.
+func (c *Client) Session() any {
+	if id := c.identity.Load(); id != nil {
+		return id.Session
+	}
+	if id := c.login.Load(); id != nil {
+		return id.Session
+	}
+	return nil
+}
 
 // Account is the connection's account name, "" for a guest or before registration.
 func (c *Client) Account() string {
@@ -192,12 +214,12 @@ func (c *Client) closeWith(reason string, drop bool) {
 	c.quitReason = reason
 	if drop {
 		clear(c.queue)
-		c.queue = c.queue[:0]
+		c.queue, c.qbytes = c.queue[:0], 0
 	}
 	if line != nil {
 		c.queue = append(c.queue, line)
 	}
-	c.held = nil
+	c.held, c.heldBytes = nil, 0
 	_ = c.conn.SetWriteDeadline(time.Now().Add(closeGrace))
 	c.qcond.Broadcast()
 	c.qmu.Unlock()
@@ -211,24 +233,29 @@ func (c *Client) isClosing() bool {
 	return c.closing
 }
 
-// enqueue adds lines to the outgoing queue without blocking. When the queue is full the client
-// is dropped with "SendQ exceeded". hold routes the lines through the JOIN hold (deliveries
-// from others). It may be called with s.mu held.
+// enqueue adds lines to the outgoing queue without blocking. A client whose queue is already
+// full (lines or bytes) when a delivery comes is dropped with "SendQ exceeded"; a delivery
+// that finds room is taken whole even if it runs over, so the size of one message is never
+// the reason (the queue exceeds its bound by at most one delivery). hold routes the lines
+// through the JOIN hold (deliveries from others). It may be called with s.mu held.
 func (c *Client) enqueue(lines [][]byte, id string, hold bool) {
+	size := linesSize(lines)
 	c.qmu.Lock()
 	if c.closing {
 		c.qmu.Unlock()
 		return
 	}
-	limit := c.s.cfg().SendQueueLen
+	cfg := c.s.cfg()
 	if hold && c.holding {
-		if len(c.held) < limit {
+		if len(c.held) < cfg.SendQueueLen && c.heldBytes < cfg.SendQueueBytes {
 			c.held = append(c.held, heldLines{id: id, lines: lines})
+			c.heldBytes += size
 			c.qmu.Unlock()
 			return
 		}
-	} else if len(c.queue)+len(lines) <= limit {
+	} else if len(c.queue) < cfg.SendQueueLen && c.qbytes < cfg.SendQueueBytes {
 		c.queue = append(c.queue, lines...)
+		c.qbytes += size
 		c.qmu.Unlock()
 		// Woken after the unlock, so that the writer, which may run at once on the other
 		// core, does not find qmu still held by the delivering goroutine.
@@ -240,22 +267,31 @@ func (c *Client) enqueue(lines [][]byte, id string, hold bool) {
 	c.closeWith("SendQ exceeded", true)
 }
 
+func linesSize(lines [][]byte) int {
+	n := 0
+	for _, l := range lines {
+		n += len(l)
+	}
+	return n
+}
+
 // replyLines queues the client's own replies from its reader goroutine. It waits while the queue
-// is more than half full, so a command with a long answer (NAMES, history) is paced by the
-// client's reading while deliveries from others keep the other half. Never call it with s.mu
-// held.
+// is more than half full (lines or bytes), so a command with a long answer (NAMES, history) is
+// paced by the client's reading while deliveries from others keep the other half. Never call
+// it with s.mu held.
 func (c *Client) replyLines(lines ...[]byte) {
-	limit := c.s.cfg().SendQueueLen
+	cfg := c.s.cfg()
 	c.qmu.Lock()
 	defer c.qmu.Unlock()
 	for _, line := range lines {
-		for !c.closing && len(c.queue) >= max(limit/2, 1) {
+		for !c.closing && len(c.queue) > 0 && (len(c.queue) >= max(cfg.SendQueueLen/2, 1) || c.qbytes >= cfg.SendQueueBytes/2) {
 			c.qcond.Wait()
 		}
 		if c.closing {
 			return
 		}
 		c.queue = append(c.queue, line)
+		c.qbytes += len(line)
 		c.qcond.Broadcast()
 	}
 }
@@ -308,7 +344,7 @@ func (c *Client) writeLoop() {
 			c.qmu.Unlock()
 			break
 		}
-		batch, c.queue = c.queue, batch[:0]
+		batch, c.queue, c.qbytes = c.queue, batch[:0], 0
 		if now, timeout := time.Now(), c.s.cfg().WriteTimeout; !c.closing && deadline.Sub(now) < timeout/2 {
 			// Refreshed when half used up, not per write: this write has at least half of
 			// WriteTimeout, and a fan-out to many clients doesn't reset as many timers.
@@ -339,12 +375,13 @@ func (c *Client) writeLoop() {
 
 // readLoop is the connection's reader goroutine: it reads and runs commands in order.
 func (c *Client) readLoop() {
-	skipping := false // discarding the tail of a line longer than the read buffer
+	skipping := false  // discarding the tail of a line longer than the read buffer
+	finalRead := false // Shutdown is closing connections: one more read, then close
 	for !c.isClosing() {
 		line, err := c.reader.ReadLine()
 		if errors.Is(err, ircreader.ErrReadQ) {
 			// The reader cannot continue after ErrReadQ: start a new one, drop the rest.
-			c.reader.Initialize(c.conn, readerInitialSize, maxLineLen+maxTagsLen)
+			c.reader.Initialize(drainReader{c}, readerInitialSize, maxLineLen+maxTagsLen)
 			if !skipping {
 				c.numeric(errInputTooLong, "Input line too long")
 			}
@@ -352,9 +389,17 @@ func (c *Client) readLoop() {
 			continue
 		}
 		if err != nil {
-			if c.draining.Load() {
-				c.closeWith("server shutting down", false) // replies to what was read go first
-				break
+			if c.draining.Load() && errors.Is(err, os.ErrDeadlineExceeded) {
+				if c.s.closing() {
+					if !finalRead { // Shutdown's wake-up: read what has arrived first
+						finalRead = true
+						continue
+					}
+					c.closeWith("server shutting down", false) // replies to what was read go first
+					break
+				}
+				c.markQuiet() // and go on reading: a late line is still answered
+				continue
 			}
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				c.log.Debug().Err(err).Msg("read failed")
@@ -375,10 +420,37 @@ func (c *Client) readLoop() {
 	}
 }
 
+// drainReader is what the line reader reads from. While the server drains, each read waits
+// at most drainQuietWindow, so a client that has gone quiet is noticed; once the server
+// closes connections, at most closeReadWindow, so what has arrived is still read and
+// answered before the ERROR.
+type drainReader struct{ c *Client }
+
+func (r drainReader) Read(p []byte) (int, error) {
+	c := r.c
+	if c.draining.Load() {
+		window := drainQuietWindow
+		if c.s.closing() {
+			window = closeReadWindow // what the kernel already holds is still read
+		}
+		_ = c.conn.SetReadDeadline(time.Now().Add(window))
+	}
+	return c.conn.Read(p)
+}
+
+// markQuiet tells Drain that this connection has nothing more to read (once).
+func (c *Client) markQuiet() {
+	if c.drainPending.CompareAndSwap(true, false) {
+		c.s.quiet.Done()
+	}
+}
+
 // throttle applies flood control to one line: fakelag while the client is over its budget,
-// "Excess Flood" once the lag of one run of over-budget lines exceeds FloodMaxLag.
+// "Excess Flood" once the lag of one run of over-budget lines exceeds FloodMaxLag. While the
+// server drains there is no delay: the lines a client sent before the stop must be read
+// before connections close.
 func (c *Client) throttle(line []byte) bool {
-	if c.limiter == nil || isPong(line) {
+	if c.limiter == nil || isPong(line) || c.draining.Load() {
 		return true
 	}
 	now := time.Now()
@@ -396,6 +468,8 @@ func (c *Client) throttle(line []byte) bool {
 	defer t.Stop()
 	select {
 	case <-t.C:
+		return true
+	case <-c.s.drainStart:
 		return true
 	case <-c.ctx.Done():
 		return false

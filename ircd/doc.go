@@ -3,18 +3,22 @@
 //
 // # Connections
 //
-// Serve accepts on any net.Listener (plain TCP, or a crypto/tls listener: the daemon wraps its
-// TLS listeners); ServeConn serves one connection in the calling goroutine, which is that
-// connection's only reader. A second goroutine writes.
+// Serve accepts on any net.Listener (plain TCP, a crypto/tls listener: the daemon wraps its
+// TLS listeners, or internal/wsirc's WebSocket listener, whose connections carry one line per
+// WebSocket message and report a trusted proxy's forwarded client as RemoteAddr); ServeConn
+// serves one connection in the calling goroutine, which is that connection's only reader. A
+// second goroutine writes. Limits and per-address counts apply to every listener alike.
 // Commands run one after another in the reader, in the order the client sent them, so
 // everything a command causes (a Backend.Post and the Broadcast inside it, an error reply) is
 // queued before the reply to a later command such as PING.
 //
-// The outgoing queue holds at most Config.SendQueueLen lines. Deliveries from others (Broadcast,
-// private messages, membership events) never wait: a client whose queue is full is dropped with
-// "ERROR :SendQ exceeded". The client's own replies wait while the queue is more than half full,
-// so a long answer (NAMES, history) is paced by the client's own reading. Each write has a
-// deadline (Config.WriteTimeout).
+// The outgoing queue holds at most Config.SendQueueLen lines and Config.SendQueueBytes bytes.
+// Deliveries from others (Broadcast, private messages, membership events) never wait: a client
+// whose queue is already full when a delivery comes is dropped with "ERROR :SendQ exceeded"; a
+// delivery that finds room is taken whole, even past the bound, so the size of one message
+// never drops a client that reads. The client's own replies wait while the queue is
+// more than half full (lines or bytes), so a long answer (NAMES, history) is paced by the
+// client's own reading. Each write has a deadline (Config.WriteTimeout).
 //
 // One server-wide ticker handles registration timeouts, PINGs after Config.PingInterval of
 // silence and "Ping timeout" after a further Config.PingTimeout.
@@ -23,21 +27,30 @@
 //
 // A line is at most 512 bytes including CR LF, plus 8191 bytes of tags once message-tags is
 // negotiated; a longer line is answered with 417 ERR_INPUTTOOLONG and ignored, and the
-// connection goes on. Lines with NUL or a stray CR, and lines that are not valid UTF-8, are
-// ignored with FAIL * INVALID_LINE / FAIL <command> INVALID_UTF8 (a server NOTICE without
-// standard-replies). Flood control: Config.FloodRate lines per second with Config.FloodBurst of
-// burst; beyond that commands are delayed (fakelag), and when one uninterrupted run of delays
-// adds up to more than Config.FloodMaxLag the client is dropped with "Excess Flood". PONG is
-// exempt. Config.MaxClients and Config.MaxClientsPerIP (0: unlimited) are checked at accept;
-// a refused connection gets an ERROR saying why.
+// connection goes on. Of the client-only tags of a PRIVMSG, NOTICE or TAGMSG, those that do
+// not fit the 4094 bytes a server may relay are left out (in name order; a TAGMSG none of
+// whose tags fit gets 417), so a message is never dropped for its tags. Lines with NUL or a
+// stray CR are ignored with FAIL * INVALID_LINE (a server NOTICE without standard-replies);
+// lines that are not valid UTF-8 with FAIL <command> INVALID_UTF8 (UTF8ONLY: for every
+// client), except NICK and USER before registration, which are taken with the bad bytes
+// replaced (the NICK then gets 432), so that no client waits for the registration timeout.
+// Flood control: Config.FloodRate lines per second with Config.FloodBurst of burst; beyond that
+// commands are delayed (fakelag), and when one uninterrupted run of delays adds up to more than
+// Config.FloodMaxLag the client is dropped with "Excess Flood". PONG is exempt.
+// Config.MaxClients and Config.MaxClientsPerIP (0: unlimited) are checked at accept; a refused
+// connection gets an ERROR saying why.
 //
 // # Registration
 //
 // CAP LS [302] (302: values, multi-line LS), REQ, ACK/NAK, LIST, END; PASS, NICK, USER;
 // SASL PLAIN through AUTHENTICATE when sasl was requested (900/903 on success, 904 with the
 // backend's UserText on failure, 905 too long, 906 aborted, 907 already, 908 mechanisms; after 3
-// failures the connection is closed). Registration completes when NICK and USER are in and CAP
-// negotiation has ended: Backend.Register gets PASS, the requested nick and the SASL identity.
+// failures the connection is closed). An authzid that is set and differs from the authcid
+// (ignoring case) is refused with 904 without asking the backend. After registration
+// AUTHENTICATE is 907 for a connection with an account and 904 (not counted as a failure) for
+// a guest. USER needs four parameters and a non-empty realname (461). Registration completes
+// when NICK and USER are in and CAP negotiation has ended: Backend.Register gets PASS, the
+// requested nick and the SASL identity.
 // A refusal is answered with 464 and ERROR carrying UserText, then the connection closes.
 // Commands other than CAP/PASS/NICK/USER/AUTHENTICATE/PING/PONG/QUIT before that get 451
 // (irssi sends "JOIN :" early; it is not disconnected).
@@ -46,9 +59,10 @@
 // registration (before the welcome). Backend.Disconnected is called once for every connection
 // whose Register succeeded, when it closes (also when it never got a nick).
 //
-// Then 001-005, LUSERS and MOTD (422 without one); 900 is sent after a PASS login too when the
-// Identity has an Account. The welcome uses the backend's forced nick (Identity.Nick) when there
-// is one. CASEMAPPING is ascii everywhere.
+// Then 001-005, LUSERS (whose "max" is the most nicks at once since the start) and MOTD (422
+// without one); 900 is sent after a PASS login too when the Identity has an Account. The
+// welcome uses the backend's forced nick (Identity.Nick) when there is one. CASEMAPPING is
+// ascii everywhere.
 //
 // # Nicks and several connections of one account
 //
@@ -62,7 +76,13 @@
 // AWAY and SETNAME belong to the nick, shared by its connections. A forced nick held by a
 // different account, or by a guest, is answered with 433 and ERROR, and the connection closes;
 // for a guest (no Account) a taken forced nick is treated like a requested one instead (433,
-// pick another). Guests keep Identity.NickSuffix: it is appended to any nick they ask for.
+// pick another). Guests keep Identity.NickSuffix: it is appended to any nick they ask for. A
+// Backend that implements NickChecker is asked about every nick a connection without an
+// account claims or changes to; a refusal is 432 with its UserText (a refused forced nick of
+// a guest lets the client pick another, as a taken one does).
+//
+// A QUIT gives the nick up before the ERROR reply is queued, so a client that reconnects as
+// soon as it reads the ERROR finds its nick free.
 // Client-requested nicks are ASCII nick characters plus Unicode letters and digits, up to 32
 // bytes; a nick the backend forces may also contain other printable characters except space
 // and ",*?!@." (and may not start with one of ":#&$+~%@").
@@ -95,6 +115,11 @@
 //     Queued message comes from the backend through Client.Fail. Not joined: 404.
 //   - PRIVMSG/NOTICE to a nick is delivered directly to that nick's connections and is NOT
 //     stored anywhere (and not passed to the backend); 401 for an unknown nick, 301 when away.
+//     It carries a msgid made by the server ("pm-" and 24 random hex digits), the same in the
+//     echo.
+//   - A PRIVMSG/NOTICE to several targets reaches each distinct (casefolded) target once.
+//   - A user whose first connection joins while away is announced to away-notify members with
+//     AWAY right after the JOIN.
 //   - TAGMSG (with message-tags) is relayed directly, never stored: to the channel's joined
 //     connections with message-tags, or to a nick's connections. Client-only tags on channel
 //     PRIVMSG/NOTICE are passed to the backend in Outgoing.Tags.
@@ -115,8 +140,11 @@
 // breaks ("\r\n", "\n", "\r"), then at spaces or character boundaries to fit 512 bytes with
 // the source prefix (and the ACTION framing); NUL and \x01 are dropped and invalid UTF-8
 // replaced, so no text can inject a line. The msgid tag goes on the first line of a split
-// message. Replayed history carries the time tag for server-time clients and a "[15:04] "
-// prefix (Config.HistoryTimeFormat) for the others.
+// message. A message takes at most Config.MaxLines lines after splitting: a longer one keeps
+// MaxLines-1 and ends with "[N more lines not shown; read the whole message <FullTextAt>]",
+// from the same source; the history replay is cut the same way. A Message with Command NOTICE
+// goes out as a NOTICE. Replayed history carries the time tag for server-time clients and a
+// "[15:04] " prefix (Config.HistoryTimeFormat) for the others.
 //
 // # Shutdown
 //

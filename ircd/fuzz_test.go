@@ -26,6 +26,8 @@ func FuzzLine(f *testing.F) {
 		"MODE #chat +o x\r\nTOPIC #chat :t",
 		"JOIN #a,#b,#chat,#d\r\nPART #chat",
 		"@" + string(bytes.Repeat([]byte("a"), 9000)) + " PING x",
+		"@+a=" + string(bytes.Repeat([]byte("t"), 5000)) + ";+b=x PRIVMSG #chat,#CHAT,fuzz :x",
+		"USER \xff 0 * :\xfe\r\nNICK \xff",
 	} {
 		f.Add([]byte(seed))
 	}

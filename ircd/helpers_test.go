@@ -325,8 +325,10 @@ func (tc *testConn) registerSASL(nick, login, password string, caps ...string) [
 }
 
 func saslPlain(login, password string) string {
-	return base64.StdEncoding.EncodeToString([]byte("\x00" + login + "\x00" + password))
+	return b64("\x00" + login + "\x00" + password)
 }
+
+func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 
 // twoUsers registers alice (SASL, with caps) and bob (PASS), both on the channel.
 func twoUsers(t *testing.T, e *testEnv, aliceCaps ...string) (alice, bob *testConn) {

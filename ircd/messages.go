@@ -1,6 +1,9 @@
 package ircd
 
 import (
+	"crypto/rand"
+	"encoding/hex"
+	"slices"
 	"strings"
 	"time"
 
@@ -32,9 +35,14 @@ func (c *Client) message(command string, msg *ircmsg.Message) {
 	}
 	var tags map[string]string
 	if c.hasCap(capMessageTags) {
-		tags = msg.ClientOnlyTags()
+		tags = fitClientTags(msg.ClientOnlyTags())
 	}
+	seen := make(map[string]bool, len(targets))
 	for _, target := range targets {
+		if seen[Casefold(target)] {
+			continue // one delivery (one item) per distinct target
+		}
+		seen[Casefold(target)] = true
 		switch {
 		case c.s.isChannel(target):
 			c.messageChannel(command, target, msg.Params[1], tags)
@@ -112,9 +120,9 @@ func (c *Client) messageChannel(command, target, text string, tags map[string]st
 // with echo-message, to the sender's connections). It is not stored.
 func (c *Client) messageNick(command, target, text string, tags map[string]string) {
 	s := c.s
-	m := Message{Nick: "", Account: c.Account(), Command: command, Text: text, Time: time.Now()}
+	m := Message{ID: newPrivateMsgID(), Account: c.Account(), Command: command, Text: text, Time: time.Now()}
 	s.mu.RLock()
-	u := s.users[casefold(target)]
+	u := s.users[Casefold(target)]
 	if u == nil {
 		s.mu.RUnlock()
 		c.refuse(command, errNoSuchNick, target, "No such nick/channel")
@@ -151,8 +159,12 @@ func (c *Client) messageNick(command, target, text string, tags map[string]strin
 func handleTAGMSG(c *Client, msg *ircmsg.Message) {
 	s := c.s
 	target := msg.Params[0]
-	tags := msg.ClientOnlyTags()
-	if !c.hasCap(capMessageTags) || len(tags) == 0 {
+	if !c.hasCap(capMessageTags) || len(msg.ClientOnlyTags()) == 0 {
+		return
+	}
+	tags := fitClientTags(msg.ClientOnlyTags())
+	if len(tags) == 0 {
+		c.numeric(errInputTooLong, "Input line too long: no tag fits in the 4094 bytes of client tags")
 		return
 	}
 	tagmsg := func(source, account string) *variants {
@@ -182,8 +194,8 @@ func handleTAGMSG(c *Client, msg *ircmsg.Message) {
 		}
 		target = s.cfg().Channel
 		recipients = s.members
-	case s.users[casefold(target)] != nil:
-		u := s.users[casefold(target)]
+	case s.users[Casefold(target)] != nil:
+		u := s.users[Casefold(target)]
 		target = u.nick
 		recipients = u.conns
 	default:
@@ -194,4 +206,48 @@ func handleTAGMSG(c *Client, msg *ircmsg.Message) {
 	out := tagmsg(c.u.prefix(), c.Account())
 	fanOut(recipients, out, "", func(r *Client) bool { return r == c && !c.hasCap(capEchoMessage) })
 	s.mu.RUnlock()
+}
+
+// fitClientTags keeps of tags what fits in the 4094 bytes servers may relay as client-only
+// tag data (a client may send up to 8191 bytes of tags): the tags that do not fit are left
+// out, so that the message itself is delivered rather than dropped for its tags. Tags are
+// taken in name order, so the result does not depend on map order.
+func fitClientTags(tags map[string]string) map[string]string {
+	size := 0
+	for k, v := range tags {
+		size += tagSize(k, v) + 1
+	}
+	if size-1 <= ircmsg.MaxlenClientTagData {
+		return tags
+	}
+	names := make([]string, 0, len(tags))
+	for k := range tags {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	kept := make(map[string]string)
+	used := -1 // no ';' before the first tag
+	for _, k := range names {
+		if n := tagSize(k, tags[k]) + 1; used+n <= ircmsg.MaxlenClientTagData {
+			kept[k] = tags[k]
+			used += n
+		}
+	}
+	return kept
+}
+
+// tagSize is the serialised length of one tag, without separators.
+func tagSize(name, value string) int {
+	if value == "" {
+		return len(name)
+	}
+	return len(name) + 1 + len(ircmsg.EscapeTagValue(value))
+}
+
+// newPrivateMsgID makes the msgid of a private message (channel messages take their item's
+// id from the backend): random, so unique across restarts too.
+func newPrivateMsgID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "pm-" + hex.EncodeToString(b[:])
 }

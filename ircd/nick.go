@@ -6,8 +6,8 @@ import (
 	"unicode/utf8"
 )
 
-// casefold folds a nick or channel name for comparison (CASEMAPPING=ascii).
-func casefold(s string) string {
+// Casefold folds a nick or channel name for comparison (CASEMAPPING=ascii).
+func Casefold(s string) string {
 	for i := 0; i < len(s); i++ {
 		if 'A' <= s[i] && s[i] <= 'Z' {
 			b := []byte(s)
@@ -91,7 +91,7 @@ func safeMaskPart(s string) bool {
 
 // withSuffix makes nick end in suffix, shortening nick so the result fits nickLen.
 func withSuffix(nick, suffix string) string {
-	if strings.HasSuffix(casefold(nick), casefold(suffix)) {
+	if strings.HasSuffix(Casefold(nick), Casefold(suffix)) {
 		return nick
 	}
 	room := nickLen - len(suffix)

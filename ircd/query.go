@@ -29,7 +29,7 @@ func (u *user) info() userInfo {
 func (s *Server) lookup(nick string) (userInfo, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if u := s.users[casefold(nick)]; u != nil {
+	if u := s.users[Casefold(nick)]; u != nil {
 		return u.info(), true
 	}
 	return userInfo{}, false
@@ -96,13 +96,13 @@ func handleWHO(c *Client, msg *ircmsg.Message) {
 
 // whoMatch matches a WHO mask (with * and ?) against a user's nick or, with '!', nick!user@host.
 func whoMatch(mask string, u *user) bool {
-	m := casefold(mask)
+	m := Casefold(mask)
 	if m == "" || m == "0" || m == "*" {
 		return true
 	}
 	subject := u.folded
 	if strings.ContainsAny(m, "!@") {
-		subject = casefold(u.prefix())
+		subject = Casefold(u.prefix())
 	}
 	ok, err := path.Match(strings.NewReplacer("[", "\\[", "]", "\\]", "\\", "\\\\").Replace(m), subject)
 	return err == nil && ok

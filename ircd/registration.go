@@ -40,7 +40,7 @@ func handleUSER(c *Client, msg *ircmsg.Message) {
 		c.numeric(errAlreadyRegistered, "You may not reregister")
 		return
 	}
-	if len(msg.Params) < 4 || msg.Params[0] == "" {
+	if len(msg.Params) < 4 || msg.Params[0] == "" || msg.Params[3] == "" {
 		c.numeric(errNeedMoreParams, "USER", "Not enough parameters")
 		return
 	}
@@ -70,8 +70,12 @@ func handleNICK(c *Client, msg *ircmsg.Message) {
 func handleAUTHENTICATE(c *Client, msg *ircmsg.Message) {
 	arg := msg.Params[0]
 	switch {
-	case c.isRegistered() || c.reg.login != nil:
+	case c.reg.login != nil || c.isRegistered() && c.Account() != "":
 		c.numeric(errSASLAlready, "You have already authenticated")
+	case c.isRegistered():
+		// A guest: this server has no re-authentication, and a 904 here must not count
+		// towards the failures that close the connection.
+		c.numeric(errSASLFail, "SASL authentication failed: log in while connecting (reconnect with SASL)")
 	case !c.hasCap(capSASL):
 		c.numeric(errSASLFail, "SASL authentication failed: request the sasl capability first")
 	case arg == "*":
@@ -110,13 +114,21 @@ func (c *Client) saslPlain(payload []byte) {
 		c.saslFailed("SASL authentication failed: malformed PLAIN response")
 		return
 	}
+	if len(parts[0]) > 0 && !bytes.EqualFold(parts[0], parts[1]) {
+		// Logging in as one user on behalf of another is not offered: refused, not ignored.
+		c.saslFailed("SASL authentication failed: the authorization identity must be empty or your login name")
+		return
+	}
 	req := AuthRequest{
 		Authzid:  string(parts[0]),
 		Authcid:  string(parts[1]),
 		Password: string(parts[2]),
 		Addr:     c.addr,
+		Notice:   c.Notice,
 	}
+	c.inBackend.Store(true)
 	id, err := c.s.backend.AuthenticatePlain(c.ctx, req)
+	c.inBackend.Store(false)
 	if err != nil || id == nil {
 		c.log.Info().Str("authcid", req.Authcid).AnErr("cause", err).Msg("SASL login refused")
 		c.s.metrics.loginFailed(err)
@@ -124,6 +136,7 @@ func (c *Client) saslPlain(payload []byte) {
 		return
 	}
 	c.reg.login = id
+	c.login.Store(id)
 	c.log.Info().Str("account", id.Account).Msg("SASL login")
 	nick := c.target()
 	if id.Nick != "" {
@@ -157,10 +170,12 @@ func (c *Client) tryRegister() {
 		return
 	}
 	if r.identity == nil {
+		c.inBackend.Store(true)
 		id, err := c.s.backend.Register(c.ctx, Registration{
 			Nick: r.nick, User: r.user, Realname: r.realname,
-			Pass: r.pass, HasPass: r.hasPass, Login: r.login, Addr: c.addr,
+			Pass: r.pass, HasPass: r.hasPass, Login: r.login, Addr: c.addr, Notice: c.Notice,
 		})
+		c.inBackend.Store(false)
 		r.pass = ""
 		if err != nil || id == nil {
 			c.log.Info().Str("nick", r.nick).AnErr("cause", err).Msg("registration refused")
@@ -194,6 +209,12 @@ func (c *Client) claimNick() {
 		}
 		return
 	}
+	if id.Account == "" && !c.nickAllowed(nick) {
+		if forced {
+			c.reg.forcedTaken = true // a guest: let the client pick another nick
+		}
+		return
+	}
 	if !c.s.attach(c, nick, c.hostUser(id, nick), c.hostFor(id), c.reg.realname) {
 		c.numeric(errNicknameInUse, nick, "Nickname is already in use")
 		switch {
@@ -214,6 +235,19 @@ func (c *Client) claimNick() {
 	if c.s.cfg().AutoJoin {
 		c.join()
 	}
+}
+
+// nickAllowed asks a NickChecker backend about nick and answers a refusal with 432.
+func (c *Client) nickAllowed(nick string) bool {
+	nc, ok := c.s.backend.(NickChecker)
+	if !ok {
+		return true
+	}
+	if err := nc.CheckNick(c, nick); err != nil {
+		c.numeric(errErroneusNickname, nick, UserText(err))
+		return false
+	}
+	return true
 }
 
 // welcome sends 001-005, LUSERS, MOTD and, for a PASS login, 900.
@@ -250,8 +284,9 @@ func (c *Client) sendLUsers() {
 	c.numeric(rplLUserUnknown, strconv.Itoa(unknown), "unknown connection(s)")
 	c.numeric(rplLUserChannels, "1", "channels formed")
 	c.numeric(rplLUserMe, "I have "+u+" clients and 0 servers")
-	c.numeric(rplLocalUsers, u, u, "Current local users "+u+", max "+u)
-	c.numeric(rplGlobalUsers, u, u, "Current global users "+u+", max "+u)
+	m := strconv.Itoa(c.s.maxUsers())
+	c.numeric(rplLocalUsers, u, m, "Current local users "+u+", max "+m)
+	c.numeric(rplGlobalUsers, u, m, "Current global users "+u+", max "+m)
 }
 
 func (c *Client) sendMOTD(cfg *Config) {

@@ -127,6 +127,10 @@ func TestSASLProtocolErrors(t *testing.T) {
 		{"bad base64", []string{"CAP REQ sasl", "AUTHENTICATE PLAIN", "AUTHENTICATE !!!!"}, []string{"CAP", "AUTHENTICATE", "904"}},
 		{"malformed plain", []string{"CAP REQ sasl", "AUTHENTICATE PLAIN", "AUTHENTICATE " + "YWxpY2U="}, []string{"CAP", "AUTHENTICATE", "904"}},
 		{"chunk too long", []string{"CAP REQ sasl", "AUTHENTICATE PLAIN", "AUTHENTICATE " + strings.Repeat("A", 401)}, []string{"CAP", "AUTHENTICATE", "905"}},
+		{"authzid of another user", []string{"CAP REQ sasl", "AUTHENTICATE PLAIN", "AUTHENTICATE " + b64("alice\x00bob\x00builder")},
+			[]string{"CAP", "AUTHENTICATE", "904"}},
+		{"authzid equal to authcid", []string{"CAP REQ sasl", "AUTHENTICATE PLAIN", "AUTHENTICATE " + b64("Bob\x00bob\x00builder")},
+			[]string{"CAP", "AUTHENTICATE", "900", "903"}},
 		{"already", []string{"CAP REQ sasl", "AUTHENTICATE PLAIN", "AUTHENTICATE " + saslPlain("bob", "builder"), "AUTHENTICATE PLAIN"},
 			[]string{"CAP", "AUTHENTICATE", "900", "903", "907"}},
 	}

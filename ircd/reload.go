@@ -7,7 +7,7 @@ import (
 
 // Reload applies the settings that are safe to change at run time: MOTD, topic (broadcast as a
 // TOPIC from the server), version, default host (for new connections), auto-join, limits,
-// timeouts, queue length, flood settings (for new connections) and the history time format.
+// timeouts, queue length, the cut of long messages, flood settings (for new connections) and the history time format.
 // ServerName, Network and Channel need a restart; a change to them is reported and ignored.
 // It returns a description of each change.
 func (s *Server) Reload(cfg Config) []string {
@@ -39,7 +39,8 @@ func (s *Server) Reload(cfg Config) []string {
 	note("max clients per IP "+strconv.Itoa(cfg.MaxClientsPerIP), old.MaxClientsPerIP != cfg.MaxClientsPerIP)
 	note("timeouts", old.RegistrationTimeout != cfg.RegistrationTimeout ||
 		old.PingInterval != cfg.PingInterval || old.PingTimeout != cfg.PingTimeout || old.WriteTimeout != cfg.WriteTimeout)
-	note("send queue "+strconv.Itoa(cfg.SendQueueLen), old.SendQueueLen != cfg.SendQueueLen)
+	note("send queue "+strconv.Itoa(cfg.SendQueueLen), old.SendQueueLen != cfg.SendQueueLen || old.SendQueueBytes != cfg.SendQueueBytes)
+	note("max lines "+strconv.Itoa(cfg.MaxLines), old.MaxLines != cfg.MaxLines || old.FullTextAt != cfg.FullTextAt)
 	note("flood control", old.FloodRate != cfg.FloodRate || old.FloodBurst != cfg.FloodBurst || old.FloodMaxLag != cfg.FloodMaxLag)
 	note("history time format", old.HistoryTimeFormat != cfg.HistoryTimeFormat)
 	topicChanged := old.Topic != cfg.Topic

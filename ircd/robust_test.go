@@ -32,6 +32,8 @@ func TestBadInput(t *testing.T) {
 		{"stray CR", "", []string{"PING a\rNICK evil"}, []string{"NOTICE"}},
 		{"stray CR with standard-replies", "standard-replies", []string{"PING a\rb"}, []string{"FAIL"}},
 		{"invalid UTF-8", "standard-replies", []string{"PRIVMSG #chat :\xff\xfe"}, []string{"FAIL"}},
+		{"invalid UTF-8 without standard-replies", "", []string{"PRIVMSG #chat :\xff\xfe", "NICK \xff"}, []string{"FAIL", "FAIL"}},
+		{"TAGMSG whose one tag is over the relay budget", "message-tags", []string{"@+a=" + strings.Repeat("t", 5000) + " TAGMSG #chat"}, []string{"417"}},
 		{"empty and blank lines", "", []string{"", "   "}, nil},
 		{"unknown command", "", []string{"FROBNICATE now"}, []string{"421"}},
 		{"missing params", "", []string{"JOIN", "JOIN :", "MODE", "WHOIS", "TOPIC"}, []string{"461", "461", "461", "461", "461"}},

@@ -2,6 +2,7 @@ package ircd
 
 import (
 	"cmp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -119,13 +120,37 @@ type chanMessage struct {
 	target  string
 	command string
 	tags    map[string]string // client-only tags, relayed to message-tags clients
+	cut     cutRule
+
+	// The text split and cut, the same for every variant: computed once per prefix.
+	parts      []string
+	partsFor   string
+	partsReady bool
+}
+
+// cutRule is how many lines a channel message may take and where to read a cut one whole.
+type cutRule struct {
+	maxLines int
+	where    string
+}
+
+// apply cuts parts to at most maxLines: the last kept line says how many were left out.
+// linePrefix (history replay) goes before that line too.
+func (r cutRule) apply(parts []string, linePrefix string) []string {
+	if r.maxLines <= 0 || len(parts) <= r.maxLines {
+		return parts
+	}
+	keep := r.maxLines - 1
+	note := linePrefix + "[" + strconv.Itoa(len(parts)-keep) + " more lines not shown; read the whole message " + r.where + "]"
+	return append(parts[:keep:keep], note)
 }
 
 // prepare resolves m's source: the server for an empty Nick; else nick!user@host, taking user and
 // host from m, else from the connected user with that nick, else derived. Called with s.mu held.
 func (s *Server) prepareLocked(m *Message, target string) chanMessage {
 	cfg := s.cfg()
-	cm := chanMessage{m: m, account: m.Account, target: target, command: "PRIVMSG"}
+	cm := chanMessage{m: m, account: m.Account, target: target, command: "PRIVMSG",
+		cut: cutRule{maxLines: cfg.MaxLines, where: cfg.FullTextAt}}
 	if m.Command == "NOTICE" {
 		cm.command = "NOTICE"
 	}
@@ -141,7 +166,7 @@ func (s *Server) prepareLocked(m *Message, target string) chanMessage {
 	if !safeMaskPart(host) {
 		host = ""
 	}
-	if u := s.users[casefold(nick)]; u != nil && (user == "" || host == "") {
+	if u := s.users[Casefold(nick)]; u != nil && (user == "" || host == "") {
 		user, host = cmp.Or(user, u.ident), cmp.Or(host, u.host)
 	}
 	if user == "" {
@@ -155,8 +180,12 @@ func (s *Server) prepareLocked(m *Message, target string) chanMessage {
 // text (history replay without server-time); extra tags (batch) are added when non-nil.
 func (cm *chanMessage) lines(v capSet, textPrefix string, extra map[string]string, log func(ircmsg.Message) []byte) [][]byte {
 	m := cm.m
-	budget := lineBudget(cm.source, cm.command, cm.target, m.Action)
-	parts := splitText(m.Text, budget, textPrefix)
+	if !cm.partsReady || cm.partsFor != textPrefix {
+		budget := lineBudget(cm.source, cm.command, cm.target, m.Action)
+		cm.parts = cm.cut.apply(splitText(m.Text, budget, textPrefix), textPrefix)
+		cm.partsFor, cm.partsReady = textPrefix, true
+	}
+	parts := cm.parts
 	out := make([][]byte, 0, len(parts))
 	for i, part := range parts {
 		if m.Action {

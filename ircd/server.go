@@ -33,11 +33,18 @@ type Server struct {
 	members   []*Client        // connections joined (or joining) the channel: broadcast recipients
 	onChannel []*user          // users with a joined connection, by casefolded nick (NAMES order)
 	regConns  int              // registered connections (attached to a user)
+	peakUsers int              // most nicks at once since the start (LUSERS "max")
 	topic     string
 	topicBy   string
 	topicTime time.Time
 	listeners map[net.Listener]struct{}
-	shutdown  bool
+	shutdown  bool // no new connections
+	draining  bool // Drain has started
+
+	drainStart chan struct{}  // closed when Drain starts
+	quiet      sync.WaitGroup // connections Drain waits for to go quiet
+	closeNow   chan struct{}  // closed when Shutdown closes the connections
+	closeOnce  sync.Once
 
 	tickOnce sync.Once
 	tickStop chan struct{}
@@ -79,6 +86,9 @@ func NewServer(cfg Config, b Backend, log zerolog.Logger) *Server {
 		topicTime: time.Now(),
 		tickStop:  make(chan struct{}),
 		tickDone:  make(chan struct{}),
+
+		drainStart: make(chan struct{}),
+		closeNow:   make(chan struct{}),
 	}
 	s.config.Store(&cfg)
 	return s
@@ -152,6 +162,7 @@ func (s *Server) ServeConn(ctx context.Context, conn net.Conn) {
 	// runtime shrink an idle connection's stack to 4 KiB after registration grew it (about
 	// 4 KiB less per connection, measured with 5,000 idle clients).
 	c.readLoop()
+	c.markQuiet()
 	stop()
 	s.remove(c)
 	s.wg.Done()
@@ -210,11 +221,9 @@ func (s *Server) remove(c *Client) {
 		delete(s.perIP, c.addr)
 	}
 	registered := c.u != nil
-	if registered {
-		s.detachLocked(c, c.quitMessage())
-	}
+	s.releaseNickLocked(c, c.quitMessage())
 	s.mu.Unlock()
-	if c.reg.identity != nil {
+	if c.reg.identity != nil || c.reg.login != nil {
 		s.backend.Disconnected(c)
 	}
 	c.log.Debug().Bool("registered", registered).Msg("connection closed")
@@ -234,7 +243,7 @@ func (c *Client) quitMessage() string {
 func (s *Server) attach(c *Client, nick, ident, host, realname string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	folded := casefold(nick)
+	folded := Casefold(nick)
 	u := s.users[folded]
 	account := c.Account()
 	switch {
@@ -242,6 +251,7 @@ func (s *Server) attach(c *Client, nick, ident, host, realname string) bool {
 		u = &user{nick: nick, folded: folded, account: account, ident: ident, host: host,
 			realname: realname, signon: time.Now()}
 		s.users[folded] = u
+		s.peakUsers = max(s.peakUsers, len(s.users))
 	case account == "" || u.account != account:
 		return false
 	}
@@ -249,6 +259,15 @@ func (s *Server) attach(c *Client, nick, ident, host, realname string) bool {
 	c.u = u
 	s.regConns++
 	return true
+}
+
+// releaseNickLocked detaches a registered connection from its nick and the channel, once
+// (at QUIT, else when the connection is removed).
+func (s *Server) releaseNickLocked(c *Client, reason string) {
+	if c.u != nil && !c.released {
+		c.released = true
+		s.detachLocked(c, reason)
+	}
 }
 
 // detachLocked removes c from its nick and the channel; the last connection of a nick takes it
@@ -281,6 +300,13 @@ func (s *Server) counts() (users, unknown int) {
 	return len(s.users), len(s.clients) - s.regConns
 }
 
+// maxUsers is the most nicks there were at once since the server started.
+func (s *Server) maxUsers() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.peakUsers
+}
+
 // ClientCount is the number of open connections, registered or not.
 func (s *Server) ClientCount() int {
 	s.mu.RLock()
@@ -288,12 +314,20 @@ func (s *Server) ClientCount() int {
 	return len(s.clients)
 }
 
-// Shutdown stops accepting, keeps reading every connection for a short grace so that lines
-// already sent are handled, then sends ERROR :server shutting down, closes them and waits for
-// their goroutines. When ctx ends first, the connections are closed at once and ctx's error
-// is returned.
-func (s *Server) Shutdown(ctx context.Context) error {
+// Drain is the first phase of a graceful stop. It stops accepting, and every reader goes on
+// reading without flood delays until its client has been quiet for drainQuietWindow, so
+// that each line a client sent before the stop is handled (a channel message is stored or
+// refused by name by the backend). It returns once every connection is quiet or gone, or
+// when ctx ends. Connections stay open, so that the backend can still answer them (held
+// messages); Shutdown closes them. Readers keep handling what arrives until then.
+func (s *Server) Drain(ctx context.Context) {
 	s.mu.Lock()
+	if s.draining {
+		s.mu.Unlock()
+		s.waitQuiet(ctx)
+		return
+	}
+	s.draining = true
 	s.shutdown = true
 	for ln := range s.listeners {
 		_ = ln.Close()
@@ -302,19 +336,50 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for c := range s.clients {
 		clients = append(clients, c)
 	}
+	s.quiet.Add(len(clients))
+	for _, c := range clients {
+		c.drainPending.Store(true)
+	}
 	s.mu.Unlock()
+	close(s.drainStart) // wakes readers that sit in a flood delay
+	for _, c := range clients {
+		c.draining.Store(true)
+		_ = c.conn.SetReadDeadline(time.Now().Add(drainQuietWindow))
+	}
+	s.waitQuiet(ctx)
+}
+
+func (s *Server) waitQuiet(ctx context.Context) {
+	done := make(chan struct{})
+	go func() { s.quiet.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}
+
+// Shutdown stops the server: after Drain (run here first if it was not), each connection
+// gets ERROR :server shutting down after its pending replies, is closed, and its goroutines
+// are waited for. When ctx ends first, the connections are closed at once and ctx's error
+// is returned.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.Drain(ctx)
+	s.mu.Lock()
+	clients := make([]*Client, 0, len(s.clients))
+	for c := range s.clients {
+		clients = append(clients, c)
+	}
+	s.mu.Unlock()
+	s.closeOnce.Do(func() { close(s.closeNow) })
 	s.tickOnce.Do(func() { close(s.tickDone) }) // never started
 	select {
 	case <-s.tickStop:
 	default:
 		close(s.tickStop)
 	}
-	// Each reader goes on for shutdownReadGrace, handling what its client already sent, then
-	// closes with ERROR :server shutting down.
-	readUntil := time.Now().Add(shutdownReadGrace)
+	// Readers see closeNow at their next read: a parked one is woken by the deadline.
 	for _, c := range clients {
-		c.draining.Store(true)
-		_ = c.conn.SetReadDeadline(readUntil)
+		_ = c.conn.SetReadDeadline(time.Now())
 	}
 	done := make(chan struct{})
 	go func() {
@@ -331,6 +396,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		<-done
 		return ctx.Err()
+	}
+}
+
+func (s *Server) closing() bool {
+	select {
+	case <-s.closeNow:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -363,7 +437,9 @@ func (s *Server) tick(now time.Time) {
 	ping := serialize(ircmsg.MakeMessage(nil, "", "PING", cfg.ServerName), s.log)
 	for _, c := range clients {
 		if !c.isRegistered() {
-			if now.Sub(c.created) > cfg.RegistrationTimeout {
+			// A login waiting for the backend (queued behind a reconnect wave) is bounded
+			// by the backend, not by the registration timeout.
+			if now.Sub(c.created) > cfg.RegistrationTimeout && !c.inBackend.Load() {
 				c.Disconnect("Registration timeout")
 			}
 			continue

@@ -21,9 +21,12 @@ func (c *Client) changeNick(nick string) {
 		c.numeric(errErroneusNickname, nick, "Erroneous nickname")
 		return
 	}
+	if !c.nickAllowed(nick) {
+		return
+	}
 	s.mu.Lock()
 	u := c.u
-	folded := casefold(nick)
+	folded := Casefold(nick)
 	if other := s.users[folded]; other != nil && other != u {
 		s.mu.Unlock()
 		c.numeric(errNicknameInUse, nick, "Nickname is already in use")
@@ -96,6 +99,13 @@ func handleQUIT(c *Client, msg *ircmsg.Message) {
 	if len(msg.Params) > 0 && msg.Params[0] != "" {
 		reason = truncateRunes(msg.Params[0], kickLen)
 	}
+	// The nick is given up before the ERROR is queued: a client that reconnects as soon as
+	// it reads the ERROR finds its nick free.
+	if c.isRegistered() {
+		c.s.mu.Lock()
+		c.s.releaseNickLocked(c, reason)
+		c.s.mu.Unlock()
+	}
 	c.Disconnect(reason)
 }
 
@@ -151,8 +161,8 @@ func (c *Client) userMode(target string, args []string) {
 	s := c.s
 	s.mu.Lock()
 	u := c.u
-	other := s.users[casefold(target)]
-	if other == nil && casefold(target) == casefold(c.reg.nick) {
+	other := s.users[Casefold(target)]
+	if other == nil && Casefold(target) == Casefold(c.reg.nick) {
 		// irssi sends MODE <the nick it asked for> +i after being given another nick.
 		other, target = u, u.nick
 	}

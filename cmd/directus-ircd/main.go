@@ -16,14 +16,15 @@ import (
 	"os"
 	"strings"
 
+	"github.com/directus-ircd/directus-ircd/internal/daemon"
 	"github.com/directus-ircd/directus-ircd/internal/version"
 )
 
-// Exit statuses. exitConfig is sysexits' EX_CONFIG: the systemd unit does not restart on it
-// (RestartPreventExitStatus=78), since a restart cannot fix a configuration.
+// Exit statuses are daemon's: ExitUsage for a bad command line, ExitConfig (78, EX_CONFIG)
+// for a configuration that cannot work, which the systemd unit does not restart on.
 const (
-	exitUsage  = 2
-	exitConfig = 78
+	exitUsage  = daemon.ExitUsage
+	exitConfig = daemon.ExitConfig
 )
 
 func main() {

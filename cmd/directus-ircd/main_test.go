@@ -20,7 +20,7 @@ import (
 func TestCheckConfig(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.yaml")
-	os.WriteFile(good, []byte("directus:\n  token: very-secret-token\n"), 0o600)
+	os.WriteFile(good, []byte("directus:\n  token: very-secret-token\n  url: https://proxyuser:proxy-secret@127.0.0.1:8055\n"), 0o600)
 	bad := filepath.Join(dir, "bad.yaml")
 	os.WriteFile(bad, []byte("directus:\n  tokne: x\n"), 0o600)
 
@@ -28,7 +28,8 @@ func TestCheckConfig(t *testing.T) {
 	if code := run([]string{"check-config", "-config", good}, nil, &out, &errOut); code != 0 {
 		t.Fatalf("valid config: exit %d: %s", code, errOut.String())
 	}
-	if strings.Contains(out.String(), "very-secret-token") || !strings.Contains(out.String(), "channel") {
+	if strings.Contains(out.String(), "very-secret-token") || strings.Contains(out.String(), "proxy") ||
+		!strings.Contains(out.String(), "https://********@127.0.0.1:8055") || !strings.Contains(out.String(), "channel") {
 		t.Fatalf("check-config output shows the secret or no config:\n%s", out.String())
 	}
 	out.Reset()
@@ -180,7 +181,7 @@ func TestRunWithWrongTokenExits(t *testing.T) {
 		"DIRECTUS_IRCD_DIRECTUS_URL=" + dx.URL, "DIRECTUS_IRCD_DIRECTUS_TOKEN=not-a-valid-token",
 		"DIRECTUS_IRCD_SERVER_LISTEN=127.0.0.1:0", "DIRECTUS_IRCD_LOG_FORMAT=json",
 	}, &bytes.Buffer{}, &errOut)
-	if code != 1 || !strings.Contains(errOut.String(), "directus.token is not accepted") {
+	if code != 78 || !strings.Contains(errOut.String(), "directus.token is not accepted") {
 		t.Fatalf("exit %d, log:\n%s", code, errOut.String())
 	}
 	if strings.Contains(errOut.String(), "not-a-valid-token") {

@@ -93,7 +93,7 @@ func (a *admin) login(ctx context.Context, email, password string) error {
 	return nil
 }
 
-// roleID is the id of the role called name ("Users", created by `directus-ircd setup`).
+// roleID is the id of the role called name (the chat users' "IRC Users", created by `directus-ircd setup`).
 func (a *admin) roleID(ctx context.Context, name string) (string, error) {
 	var roles []struct {
 		ID string `json:"id"`

@@ -354,7 +354,7 @@ func (b *bench) setup(ctx context.Context) error {
 	if err := b.adm.login(ctx, o.adminEmail, o.adminPassword); err != nil {
 		return err
 	}
-	role, err := b.adm.roleID(ctx, "Users")
+	role, err := b.adm.roleID(ctx, "IRC Users") // provision.DefaultRoleName
 	if err != nil {
 		return err
 	}

@@ -41,6 +41,10 @@ type Server struct {
 	TLSListen           []string      `yaml:"tls_listen"`
 	TLSCert             string        `yaml:"tls_cert"`
 	TLSKey              string        `yaml:"tls_key"`
+	WebSocketListen     []string      `yaml:"websocket_listen"`
+	WebSocketTLSListen  []string      `yaml:"websocket_tls_listen"`
+	WebSocketOrigins    []string      `yaml:"websocket_origins"`
+	TrustedProxies      []string      `yaml:"trusted_proxies"`
 	MOTD                string        `yaml:"motd"`
 	MOTDFile            string        `yaml:"motd_file"`
 	MaxClients          int           `yaml:"max_clients"`
@@ -60,6 +64,7 @@ type Channel struct {
 	Topic    string `yaml:"topic"`
 	AutoJoin bool   `yaml:"auto_join"`
 	History  int    `yaml:"history"`
+	MaxLines int    `yaml:"max_lines"`
 }
 
 // Directus is the connection to Directus.
@@ -83,6 +88,8 @@ type Login struct {
 	FailuresPerAccount int           `yaml:"failures_per_account"`
 	FailureWindow      time.Duration `yaml:"failure_window"`
 	RevocationCheck    time.Duration `yaml:"revocation_check"`
+	MaxConcurrent      int           `yaml:"max_concurrent"`
+	QueueTimeout       time.Duration `yaml:"queue_timeout"`
 }
 
 // Queue bounds what is held for Directus while it is unreachable.
@@ -108,23 +115,24 @@ func Default() Config {
 	return Config{
 		Server: Server{
 			Name: "irc.directus.local", Network: "DirectusChat",
-			Listen:     []string{"127.0.0.1:6667"},
-			TLSListen:  []string{},
+			Listen:          []string{"127.0.0.1:6667"},
+			TLSListen:       []string{},
+			WebSocketListen: []string{}, WebSocketTLSListen: []string{}, WebSocketOrigins: []string{}, TrustedProxies: []string{},
 			MaxClients: 10000, MaxClientsPerIP: 200,
 			RegistrationTimeout: 60 * time.Second,
 			PingInterval:        90 * time.Second, PingTimeout: 120 * time.Second,
 			SendQueue: 1024, FloodRate: 4, FloodBurst: 20,
 			ShutdownTimeout: 10 * time.Second,
 		},
-		Channel: Channel{Name: "#chat", Topic: "Chat with the Directus web page", History: 50},
+		Channel: Channel{Name: "#chat", Topic: "Chat with the Directus web page", History: 50, MaxLines: 20},
 		Directus: Directus{
 			URL: "http://127.0.0.1:8055", Collection: "messages",
 			DialTimeout: 10 * time.Second, RequestTimeout: 15 * time.Second,
 		},
 		Login: Login{
 			EmailDomain: "example.com", GuestSuffix: "|guest",
-			FailuresPerAddress: 10, FailuresPerAccount: 5, FailureWindow: 15 * time.Minute,
-			RevocationCheck: time.Minute,
+			FailuresPerAddress: 10, FailuresPerAccount: 10, FailureWindow: 15 * time.Minute,
+			RevocationCheck: time.Minute, MaxConcurrent: 4, QueueTimeout: 5 * time.Minute,
 		},
 		Queue: Queue{PerUser: 20, Total: 1000, MaxWait: 2 * time.Minute},
 		Log:   Log{Level: "info", Format: "auto"},
@@ -216,23 +224,29 @@ func (e *FieldError) Error() string { return e.Key + ": " + e.Msg }
 // Validate checks every key that has rules and names the first bad one.
 func (c *Config) Validate() error {
 	bad := func(key, format string, a ...any) error { return &FieldError{Key: key, Msg: fmt.Sprintf(format, a...)} }
-	if len(c.Server.Listen) == 0 && len(c.Server.TLSListen) == 0 {
-		return bad("server.listen", "at least one address (or one in server.tls_listen) is required")
+	if len(c.Server.Listen)+len(c.Server.TLSListen)+len(c.Server.WebSocketListen)+len(c.Server.WebSocketTLSListen) == 0 {
+		return bad("server.listen", "at least one address (or one in server.tls_listen, server.websocket_listen or server.websocket_tls_listen) is required")
 	}
 	for _, l := range []struct {
 		key   string
 		addrs []string
-	}{{"server.listen", c.Server.Listen}, {"server.tls_listen", c.Server.TLSListen}} {
+	}{
+		{"server.listen", c.Server.Listen}, {"server.tls_listen", c.Server.TLSListen},
+		{"server.websocket_listen", c.Server.WebSocketListen}, {"server.websocket_tls_listen", c.Server.WebSocketTLSListen},
+	} {
 		for _, a := range l.addrs {
 			if _, _, err := net.SplitHostPort(a); err != nil {
 				return bad(l.key, "%q is not host:port", a)
 			}
 		}
 	}
-	if len(c.Server.TLSListen) > 0 {
+	if c.TLSEnabled() {
 		if _, err := c.TLSCertificate(); err != nil {
 			return err
 		}
+	}
+	if err := c.validateWebSocket(); err != nil {
+		return err
 	}
 	if c.Server.Name == "" || strings.ContainsAny(c.Server.Name, " \r\n") {
 		return bad("server.name", "must be a non-empty name without spaces")
@@ -251,7 +265,7 @@ func (c *Config) Validate() error {
 		"server.ping_timeout": c.Server.PingTimeout, "server.shutdown_timeout": c.Server.ShutdownTimeout,
 		"directus.dial_timeout": c.Directus.DialTimeout, "directus.request_timeout": c.Directus.RequestTimeout,
 		"queue.max_wait": c.Queue.MaxWait, "login.failure_window": c.Login.FailureWindow,
-		"login.revocation_check": c.Login.RevocationCheck,
+		"login.revocation_check": c.Login.RevocationCheck, "login.queue_timeout": c.Login.QueueTimeout,
 	} {
 		if d <= 0 {
 			return bad(key, "must be a positive duration such as 30s")
@@ -263,9 +277,12 @@ func (c *Config) Validate() error {
 	if c.Channel.History < 0 || c.Channel.History > 1000 {
 		return bad("channel.history", "must be between 0 and 1000")
 	}
+	if c.Channel.MaxLines < 2 || c.Channel.MaxLines > 1000 {
+		return bad("channel.max_lines", "must be between 2 and 1000")
+	}
 	u, err := url.Parse(c.Directus.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return bad("directus.url", "%q is not an http(s)://host[:port][/path] URL", c.Directus.URL)
+		return bad("directus.url", "%q is not an http(s)://host[:port][/path] URL", MaskURL(c.Directus.URL))
 	}
 	if c.Directus.Collection == "" {
 		return bad("directus.collection", "is required")
@@ -273,11 +290,18 @@ func (c *Config) Validate() error {
 	if c.Login.EmailDomain == "" || strings.ContainsAny(c.Login.EmailDomain, "@ ") {
 		return bad("login.email_domain", "must be a domain such as example.com")
 	}
-	if c.Login.Guests && (c.Login.GuestSuffix == "" || strings.ContainsAny(c.Login.GuestSuffix, " ,*?!@#")) {
-		return bad("login.guest_suffix", "must be non-empty and valid in a nick when guests are on")
+	// Empty is allowed: guests are then told apart by the host "guest" and having no account.
+	if c.Login.GuestSuffix != "" && (len(c.Login.GuestSuffix) > 16 || strings.ContainsAny(c.Login.GuestSuffix, " ,*?!@#:\x00\r\n")) {
+		return bad("login.guest_suffix", "%q is not valid in a nick (at most 16 bytes, none of space , * ? ! @ # :)", c.Login.GuestSuffix)
 	}
-	if c.Login.FailuresPerAddress < 1 || c.Login.FailuresPerAccount < 1 {
-		return bad("login.failures_per_account", "failure limits must be positive")
+	if c.Login.FailuresPerAddress < 1 {
+		return bad("login.failures_per_address", "must be positive")
+	}
+	if c.Login.FailuresPerAccount < 1 || c.Login.FailuresPerAccount > 15 {
+		return bad("login.failures_per_account", "must be between 1 and 15 (Directus suspends an account after 25 failed logins)")
+	}
+	if c.Login.MaxConcurrent < 1 || c.Login.MaxConcurrent > 64 {
+		return bad("login.max_concurrent", "must be between 1 and 64")
 	}
 	if c.Queue.PerUser < 1 || c.Queue.Total < c.Queue.PerUser {
 		return bad("queue.total", "per_user must be positive and total at least per_user")
@@ -300,14 +324,20 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// TLSEnabled reports whether any listener (IRC or WebSocket) serves TLS with
+// server.tls_cert and server.tls_key.
+func (c *Config) TLSEnabled() bool {
+	return len(c.Server.TLSListen) > 0 || len(c.Server.WebSocketTLSListen) > 0
+}
+
 // TLSCertificate loads server.tls_cert and server.tls_key (read again on every call, so a
 // reload picks up renewed files).
 func (c *Config) TLSCertificate() (*tls.Certificate, error) {
 	switch {
 	case c.Server.TLSCert == "":
-		return nil, &FieldError{Key: "server.tls_cert", Msg: "required with server.tls_listen (a PEM certificate chain file)"}
+		return nil, &FieldError{Key: "server.tls_cert", Msg: "required with server.tls_listen or server.websocket_tls_listen (a PEM certificate chain file)"}
 	case c.Server.TLSKey == "":
-		return nil, &FieldError{Key: "server.tls_key", Msg: "required with server.tls_listen (a PEM private key file)"}
+		return nil, &FieldError{Key: "server.tls_key", Msg: "required with server.tls_listen or server.websocket_tls_listen (a PEM private key file)"}
 	}
 	if _, err := os.Stat(c.Server.TLSCert); err != nil {
 		return nil, &FieldError{Key: "server.tls_cert", Msg: err.Error()}

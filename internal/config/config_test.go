@@ -57,11 +57,21 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 		{"bad level", "log:\n  level: loud\n", nil, "log.level"},
 		{"unknown env", "", []string{"DIRECTUS_IRCD_DIRECTUS_TOKN=x"}, "DIRECTUS_IRCD_DIRECTUS_TOKN is not a configuration key"},
 		{"bad env int", "", []string{"DIRECTUS_IRCD_CHANNEL_HISTORY=lots"}, "channel.history"},
+		{"max lines too small", "channel:\n  max_lines: 1\n", nil, "channel.max_lines"},
+		{"bad guest suffix", "login:\n  guest_suffix: 'a b'\n", nil, "login.guest_suffix"},
+		{"bad url hides its password", "directus:\n  url: 'ftp://u:hunter2@x'\n", nil, `"ftp://********@x"`},
 		{"bad env listen", "", []string{"DIRECTUS_IRCD_SERVER_LISTEN=6667"}, "server.listen"},
 		{"no listener", "server:\n  listen: []\n", nil, "server.listen"},
 		{"bad tls listen", "server:\n  tls_listen: [6697]\n", nil, "server.tls_listen"},
 		{"tls without cert", "server:\n  tls_listen: [127.0.0.1:6697]\n", nil, "server.tls_cert"},
 		{"tls without key", "server:\n  tls_listen: [127.0.0.1:6697]\n  tls_cert: /x.crt\n", nil, "server.tls_key"},
+		{"bad websocket listen", "server:\n  websocket_listen: [8097]\n", nil, "server.websocket_listen"},
+		{"bad websocket tls listen", "server:\n  websocket_tls_listen: [x]\n", nil, "server.websocket_tls_listen"},
+		{"wss without cert", "server:\n  websocket_tls_listen: [127.0.0.1:8098]\n", nil, "server.tls_cert"},
+		{"origin with path", "server:\n  websocket_origins: [https://chat.example.com/irc]\n", nil, "server.websocket_origins"},
+		{"origin without scheme", "server:\n  websocket_origins: [chat.example.com]\n", nil, "server.websocket_origins"},
+		{"bad trusted proxy", "server:\n  trusted_proxies: [10.0.0.0/33]\n", nil, "server.trusted_proxies"},
+		{"trusted proxy name", "server:\n  trusted_proxies: [proxy.local]\n", nil, "server.trusted_proxies"},
 		{"tls cert missing", "server:\n  tls_listen: [127.0.0.1:6697]\n  tls_cert: /nonexistent.crt\n  tls_key: /nonexistent.key\n", nil, "server.tls_cert"},
 	}
 	for _, tt := range tests {
@@ -135,6 +145,27 @@ func TestMaskedHidesSecrets(t *testing.T) {
 	}
 }
 
+func TestEmptyGuestSuffixAllowed(t *testing.T) {
+	c, err := Load(writeConfig(t, "login:\n  guests: true\n  guest_suffix: ''\n"), nil)
+	if err != nil || c.Login.GuestSuffix != "" {
+		t.Fatalf("empty guest suffix: %v, %q", err, c.Login.GuestSuffix)
+	}
+}
+
+func TestMaskURL(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"http://127.0.0.1:8055", "http://127.0.0.1:8055"},
+		{"https://user:p%40ss@directus.example/api", "https://********@directus.example/api"},
+		{"https://user@directus.example", "https://********@directus.example"},
+		{"https://u:p@ss@directus.example", "https://********@directus.example"},
+	}
+	for _, tt := range tests {
+		if got := MaskURL(tt.in); got != tt.want {
+			t.Errorf("MaskURL(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
 func TestFieldErrorIsTyped(t *testing.T) {
 	_, err := Load(writeConfig(t, "channel:\n  history: -1\n"), nil)
 	var fe *FieldError
@@ -150,5 +181,24 @@ func TestMOTDFile(t *testing.T) {
 	lines, err := c.MOTDLines()
 	if err != nil || !reflect.DeepEqual(lines, []string{"line one", "line two"}) {
 		t.Fatalf("MOTDLines = %q, %v", lines, err)
+	}
+}
+
+// WebSocket listeners alone are enough; their origins and trusted proxies are read as given.
+func TestWebSocketSettings(t *testing.T) {
+	c, err := Load(writeConfig(t, "server:\n  listen: []\n  websocket_listen: ['[::1]:8097']\n"+
+		"  websocket_origins: ['https://chat.example.com/', '*']\n  trusted_proxies: [10.0.0.0/8, '::1', 192.0.2.7]\n"), nil)
+	if err != nil {
+		t.Fatalf("WebSocket-only config refused: %v", err)
+	}
+	got, err := c.TrustedProxyPrefixes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != "[10.0.0.0/8 ::1/128 192.0.2.7/32]" {
+		t.Fatalf("TrustedProxyPrefixes = %v", got)
+	}
+	if c.TLSEnabled() {
+		t.Fatal("TLSEnabled without a TLS listener")
 	}
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net/url"
 	"reflect"
 	"sort"
 	"strconv"
@@ -112,6 +113,7 @@ func (c Config) Masked() string {
 			l.v.SetString("********")
 		}
 	}
+	cp.Directus.URL = MaskURL(cp.Directus.URL)
 	out, err := yaml.Marshal(cp)
 	if err != nil {
 		return "# cannot render: " + err.Error()
@@ -128,4 +130,24 @@ func EnvNames() []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// MaskURL hides the user information (user:password@) of a URL, which may hold a secret. A
+// URL that does not parse is masked after its scheme whenever it has an '@'.
+func MaskURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		if scheme, rest, ok := strings.Cut(raw, "://"); ok {
+			if at := strings.LastIndexByte(rest, '@'); at >= 0 {
+				return scheme + "://********@" + rest[at+1:]
+			}
+		}
+		return raw
+	}
+	if u.User == nil {
+		return raw
+	}
+	u.User = nil
+	scheme, rest, _ := strings.Cut(u.String(), "://")
+	return scheme + "://********@" + rest
 }

@@ -17,8 +17,9 @@ const (
 )
 
 // StartProvisioned starts an instance and runs provision.Run on it with demo
-// users (alice, bob, carol, default passwords). The result holds the bridge
-// user's static token.
+// users (alice, bob, carol, default passwords, in the chat users' role). The
+// result holds the bridge user's static token and id, and the ids of the
+// chat users' and the bridge's roles and policies.
 func StartProvisioned(t testing.TB, opt Options) (*Instance, provision.Result) {
 	t.Helper()
 	in := Start(t, opt)

@@ -42,6 +42,18 @@ func Dial(t testing.TB, addr string) *Client {
 	return New(t, conn)
 }
 
+// DialFrom connects to addr from the local address local (a loopback address such as
+// 127.0.0.7, to act as another client address).
+func DialFrom(t testing.TB, local, addr string) *Client {
+	t.Helper()
+	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
+	conn, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatalf("irctest: dial %s from %s: %v", addr, local, err)
+	}
+	return New(t, conn)
+}
+
 // New speaks IRC over an established connection (a TLS one, say); it is closed at the end of
 // the test.
 func New(t testing.TB, conn net.Conn) *Client {

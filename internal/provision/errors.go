@@ -15,7 +15,34 @@ var (
 	ErrUnreachable        = errors.New("Directus unreachable")
 	ErrUnsupportedVersion = errors.New("unsupported Directus version")
 	ErrIncompatibleSchema = errors.New("incompatible existing schema")
+	// ErrWebSocketsDisabled: Directus has no WebSocket endpoint; the daemon
+	// cannot subscribe.
+	ErrWebSocketsDisabled = errors.New("Directus WebSockets disabled")
+	// ErrNameTaken: a role or policy of the name setup would create exists and
+	// setup did not make it; setup reuses one only when named by flag.
+	ErrNameTaken = errors.New("name taken")
+	// ErrBridgeToken: the bridge user's existing token was not given (setup
+	// cannot read it back, and replacing it would break running daemons), or
+	// the given one belongs to another user.
+	ErrBridgeToken = errors.New("bridge token")
 )
+
+// NameTakenError: an existing role or policy has the name setup would give
+// its own, and the admin did not name it by flag.
+type NameTakenError struct {
+	Kind, Name, Flag string // "role" or "policy"; Flag is empty when there is none
+}
+
+func (e *NameTakenError) Error() string {
+	fix := "rename the existing one in Directus"
+	if e.Flag != "" {
+		fix = fmt.Sprintf("to use it anyway, name it explicitly (%s %q); otherwise choose another name with %s NAME", e.Flag, e.Name, e.Flag)
+	}
+	return fmt.Sprintf("%v: a %s named %q exists that directus-ircd setup did not create, and setup never takes over "+
+		"an existing %s silently: %s", ErrNameTaken, e.Kind, e.Name, e.Kind, fix)
+}
+
+func (e *NameTakenError) Is(target error) bool { return target == ErrNameTaken }
 
 // VersionError: the Directus major version is not 11 or 12.
 type VersionError struct{ Found string }

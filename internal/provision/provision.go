@@ -1,10 +1,12 @@
 // Package provision sets up a Directus 11 or 12 instance for directus-ircd
 // (the logic behind `directus-ircd setup`): the messages collection of the
-// chat guide plus the two fields the bridge needs, the Users role and policy
-// with their permissions, the bridge service user with a static token and,
-// optionally, demo users. It is idempotent: a second run with the same
-// BridgeToken changes nothing and reports so. It never drops or alters
-// existing data; it only adds what is missing.
+// chat guide plus the two fields the bridge needs; a role and policy for chat
+// users; a separate role and policy for the bridge service user, holding only
+// what the bridge uses; the bridge user with a static token and, optionally,
+// demo users. It is idempotent: a second run with the same BridgeToken
+// changes nothing and reports so; it never replaces a working token unless
+// asked (RotateToken). It never drops or alters existing data, and never takes
+// over a role or policy it did not create unless the caller names it.
 package provision
 
 import (
@@ -21,8 +23,25 @@ import (
 // Defaults for the zero values of Options.
 const (
 	DefaultCollection  = "messages"
-	DefaultRoleName    = "Users"
+	DefaultRoleName    = "IRC Users"
+	DefaultPolicyName  = "Chat Users"
 	DefaultBridgeEmail = "directus-ircd-bridge@example.com"
+	// BridgeRoleName names the bridge service user's own role and policy.
+	BridgeRoleName = "IRC Bridge"
+)
+
+// What chat users may read of directus_users (Options.UserRead).
+const (
+	// UserReadAll: every user's profile, so that pages such as the guide's
+	// show user_created.first_name. Directus 12 without a license allows only
+	// all fields, so chat users can read every user's email, status, last
+	// access and role (not passwords or tokens).
+	UserReadAll = "all"
+	// UserReadOwn: no user profiles, not even their own (that needs a
+	// license, or app access, which costs one of the 3 seats of an unlicensed
+	// Directus 12 per user): /users/me answers only the id, and web pages
+	// show authors as ids. IRC still shows names (the bridge reads them).
+	UserReadOwn = "own"
 )
 
 // DefaultDemoPasswords are the demo users' passwords unless
@@ -36,11 +55,19 @@ type Options struct {
 	AdminToken                string // an administrator's token, or:
 	AdminEmail, AdminPassword string
 	Collection                string // default "messages"
-	RoleName                  string // role and policy name, default "Users"
-	BridgeEmail               string // the bridge service user's lookup key, default DefaultBridgeEmail
-	// BridgeToken is kept if it already authenticates the bridge user;
-	// otherwise ("" included) a new random token is set.
+	// RoleName and PolicyName are the chat users' role and policy. Empty:
+	// DefaultRoleName / DefaultPolicyName, created by setup; an existing
+	// role or policy of that name that setup did not create is an error. A
+	// name given here is an explicit choice: an existing one is reused (and
+	// given the permissions chat users need).
+	RoleName, PolicyName string
+	UserRead             string // UserReadAll (default) or UserReadOwn
+	BridgeEmail          string // the bridge service user's lookup key, default DefaultBridgeEmail
+	// BridgeToken is kept if it authenticates the bridge user. If it is
+	// rejected, a new random token is set. If it is empty and the bridge user
+	// already has a token, Run fails (ErrBridgeToken) unless RotateToken.
 	BridgeToken   string
+	RotateToken   bool // set a new token even if BridgeToken works
 	DemoUsers     bool
 	DemoPasswords map[string]string // overrides DefaultDemoPasswords per user
 	Out           io.Writer         // progress, one line per thing created/checked/changed; nil: discard
@@ -52,9 +79,14 @@ type Options struct {
 type Result struct {
 	BridgeToken  string
 	BridgeUserID string
-	RoleID       string
-	PolicyID     string
-	Changed      []string // what this run changed; empty on a no-op run
+	// NewToken: this run set a new bridge token. ReplacedToken: it replaced
+	// one, so a daemon still using that is locked out until it gets this one.
+	NewToken, ReplacedToken bool
+	RoleID                  string // chat users' role
+	PolicyID                string // chat users' policy
+	BridgeRoleID            string
+	BridgePolicyID          string
+	Changed                 []string // what this run changed; empty on a no-op run
 }
 
 // run carries one provisioning run's state.
@@ -74,7 +106,8 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		return Result{}, err
 	}
 	r := &run{ctx: ctx, o: o, c: o.Client}
-	steps := []func() error{r.login, r.checkVersion, r.checkAdmin, r.ensureCollection, r.ensureAccess, r.ensureBridgeUser, r.ensureDemoUsers}
+	steps := []func() error{r.login, r.checkVersion, r.checkAdmin, r.checkWebSocket, r.ensureCollection,
+		r.ensureChatAccess, r.ensureBridgeAccess, r.ensureBridgeUser, r.ensureDemoUsers}
 	for _, step := range steps {
 		if err := step(); err != nil {
 			return Result{}, err
@@ -95,8 +128,11 @@ func withDefaults(o Options) (Options, error) {
 		}
 	}
 	def(&o.Collection, DefaultCollection)
-	def(&o.RoleName, DefaultRoleName)
+	def(&o.UserRead, UserReadAll)
 	def(&o.BridgeEmail, DefaultBridgeEmail)
+	if o.UserRead != UserReadAll && o.UserRead != UserReadOwn {
+		return o, fmt.Errorf("setup: user read %q: want %q or %q", o.UserRead, UserReadAll, UserReadOwn)
+	}
 	if o.Out == nil {
 		o.Out = io.Discard
 	}
@@ -192,4 +228,20 @@ func (r *run) checkAdmin() error {
 		return fmt.Errorf("%w: the given account at %s is not an administrator; setup needs admin access", ErrAdminAuth, r.c.URL())
 	}
 	return nil
+}
+
+// checkWebSocket: the daemon subscribes over Directus's WebSocket endpoint,
+// which Directus serves only with WEBSOCKETS_ENABLED=true (default false).
+func (r *run) checkWebSocket() error {
+	err := r.c.CheckWebSocket(r.ctx)
+	switch {
+	case err == nil:
+		r.ok("WebSocket endpoint %s", r.c.WebSocketURL())
+		return nil
+	case errors.Is(err, directus.ErrNotFound):
+		return fmt.Errorf("%w: Directus at %s has no WebSocket endpoint (%s answered 404), and directus-ircd "+
+			"receives messages through it: set WEBSOCKETS_ENABLED=true in Directus's environment and restart Directus",
+			ErrWebSocketsDisabled, r.c.URL(), r.c.WebSocketURL())
+	}
+	return fmt.Errorf("open a WebSocket to %s: %w", r.c.WebSocketURL(), err)
 }

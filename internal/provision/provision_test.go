@@ -85,7 +85,8 @@ func TestRunIsIdempotent(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("run 1 (%v):\n%s", time.Since(start).Round(time.Millisecond), out1)
-	if len(res1.Changed) < 10 || len(res1.BridgeToken) < 40 || res1.BridgeUserID == "" || res1.RoleID == "" || res1.PolicyID == "" {
+	if len(res1.Changed) < 10 || len(res1.BridgeToken) < 40 || res1.BridgeUserID == "" || res1.RoleID == "" || res1.PolicyID == "" ||
+		res1.BridgeRoleID == "" || res1.BridgePolicyID == "" || !res1.NewToken || res1.ReplacedToken {
 		t.Fatalf("run 1 result incomplete: %+v", res1)
 	}
 	a := newAdmin(t, in)
@@ -97,11 +98,11 @@ func TestRunIsIdempotent(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("run 2 (%v):\n%s", time.Since(start).Round(time.Millisecond), out2)
-	if len(res2.Changed) != 0 {
-		t.Errorf("run 2 changed %q", res2.Changed)
+	if len(res2.Changed) != 0 || res2.NewToken {
+		t.Errorf("run 2 changed %q (new token: %v)", res2.Changed, res2.NewToken)
 	}
-	if res2.BridgeToken != res1.BridgeToken || res2.BridgeUserID != res1.BridgeUserID ||
-		res2.RoleID != res1.RoleID || res2.PolicyID != res1.PolicyID {
+	res1.Changed, res1.NewToken, res1.ReplacedToken = nil, false, false
+	if !reflect.DeepEqual(res1, res2) {
 		t.Errorf("run 2 result differs: %+v vs %+v", res2, res1)
 	}
 	for _, secret := range []string{res1.BridgeToken, in.AdminPassword, "alicepass", "bobpass", "carolpass"} {
@@ -120,7 +121,12 @@ func TestRunIsIdempotent(t *testing.T) {
 		}
 	}
 	t.Run("guide flow", func(t *testing.T) { testGuideFlow(t, in) })
-	t.Run("token reset", func(t *testing.T) { testTokenReset(t, in, res1) })
+	t.Run("least privilege", func(t *testing.T) { testLeastPrivilege(t, in, res1) })
+	t.Run("existing token not given", func(t *testing.T) { testTokenNotGiven(t, in, res1) })
+	token := res1.BridgeToken // the subtests below replace it
+	t.Run("token reset", func(t *testing.T) { token = testTokenReset(t, in, res1) })
+	t.Run("rotate token", func(t *testing.T) { token = testRotateToken(t, in, token) })
+	t.Run("own profile only", func(t *testing.T) { testUserReadOwn(t, in, token) })
 }
 
 // testGuideFlow is the chat guide over the WebSocket API, with two demo
@@ -167,14 +173,28 @@ func testGuideFlow(t *testing.T, in *dtest.Instance) {
 	}
 }
 
+// testTokenNotGiven: without the token, setup cannot know the bridge user's
+// (Directus never shows it again) and refuses rather than break a daemon
+// that uses it; the token keeps working.
+func testTokenNotGiven(t *testing.T, in *dtest.Instance, prev provision.Result) {
+	_, _, err := setup(t, in, nil)
+	assertErr(t, err, provision.ErrBridgeToken, "already has a static token", prev.BridgeToken)
+	for _, want := range []string{"-token", "DIRECTUS_IRCD_DIRECTUS_TOKEN", "-rotate-token"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %s", want)
+		}
+	}
+	assertBridgeToken(t, in, prev.BridgeToken, prev.BridgeUserID)
+}
+
 // testTokenReset: a token that no longer works is replaced, and only that.
-func testTokenReset(t *testing.T, in *dtest.Instance, prev provision.Result) {
+func testTokenReset(t *testing.T, in *dtest.Instance, prev provision.Result) string {
 	res, _, err := setup(t, in, func(o *provision.Options) { o.BridgeToken = "not-the-bridge-token-0123456789abcdef" })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Changed) != 1 || !strings.Contains(res.Changed[0], "set a new one") || res.BridgeToken == prev.BridgeToken {
-		t.Fatalf("changed %q, token rotated %v", res.Changed, res.BridgeToken != prev.BridgeToken)
+	if len(res.Changed) != 1 || !strings.Contains(res.Changed[0], "set a new one") || res.BridgeToken == prev.BridgeToken || !res.ReplacedToken {
+		t.Fatalf("changed %q, token rotated %v, new %v", res.Changed, res.BridgeToken != prev.BridgeToken, res.NewToken)
 	}
 	c := newAdmin(t, in).c
 	if me, err := c.Me(context.Background(), res.BridgeToken); err != nil || me.ID != prev.BridgeUserID {
@@ -183,6 +203,24 @@ func testTokenReset(t *testing.T, in *dtest.Instance, prev provision.Result) {
 	if _, err := c.Me(context.Background(), prev.BridgeToken); !errors.Is(err, directus.ErrInvalidCredentials) {
 		t.Fatalf("old token still works: %v", err)
 	}
+	return res.BridgeToken
+}
+
+// testRotateToken: -rotate-token replaces a working token; the old one is
+// rejected from then on, the new one does what the bridge does.
+func testRotateToken(t *testing.T, in *dtest.Instance, token string) string {
+	res, _, err := setup(t, in, func(o *provision.Options) { o.BridgeToken, o.RotateToken = token, true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.NewToken || !res.ReplacedToken || res.BridgeToken == token || len(res.Changed) != 1 || !strings.Contains(res.Changed[0], "rotate") {
+		t.Fatalf("rotate: changed %q, new %v", res.Changed, res.NewToken)
+	}
+	if _, err := newAdmin(t, in).c.Me(context.Background(), token); !errors.Is(err, directus.ErrInvalidCredentials) {
+		t.Fatalf("rotated-away token still works: %v", err)
+	}
+	assertBridgeToken(t, in, res.BridgeToken, res.BridgeUserID)
+	return res.BridgeToken
 }
 
 func TestRunErrors(t *testing.T) {
@@ -197,11 +235,14 @@ func TestRunErrors(t *testing.T) {
 		_, err := provision.Run(testContext(t), provision.Options{URL: in.URL, AdminToken: secret})
 		assertErr(t, err, provision.ErrAdminAuth, "rejected the admin token", secret)
 	})
+	var token string // the bridge's, from the first setup
 	t.Run("not an admin", func(t *testing.T) {
-		if _, _, err := setup(t, in, nil); err != nil {
+		res, _, err := setup(t, in, nil)
+		if err != nil {
 			t.Fatal(err)
 		}
-		_, err := provision.Run(testContext(t), provision.Options{URL: in.URL, AdminEmail: dtest.AliceEmail, AdminPassword: dtest.AlicePassword})
+		token = res.BridgeToken
+		_, err = provision.Run(testContext(t), provision.Options{URL: in.URL, AdminEmail: dtest.AliceEmail, AdminPassword: dtest.AlicePassword})
 		assertErr(t, err, provision.ErrAdminAuth, "not an administrator", dtest.AlicePassword)
 	})
 	t.Run("unreachable", func(t *testing.T) {
@@ -213,7 +254,7 @@ func TestRunErrors(t *testing.T) {
 		}
 	})
 	t.Run("incompatible collection", func(t *testing.T) { testIncompatible(t, in) })
-	t.Run("guide-made collection", func(t *testing.T) { testGuideMade(t, in) })
+	t.Run("guide-made collection", func(t *testing.T) { testGuideMade(t, in, token) })
 }
 
 func assertErr(t *testing.T, err, want error, text, secret string) {
@@ -261,7 +302,7 @@ func testIncompatible(t *testing.T, in *dtest.Instance) {
 // testGuideMade: a collection made as the guide says in the Data Studio
 // (text as a 255-char "Input" string), with a row, gets the irc_* fields
 // added, reported as changes, and keeps its row.
-func testGuideMade(t *testing.T, in *dtest.Instance) {
+func testGuideMade(t *testing.T, in *dtest.Instance, token string) {
 	a := newAdmin(t, in)
 	a.do(http.MethodPost, "/collections", map[string]any{"collection": "guide_messages", "schema": map[string]any{},
 		"meta": map[string]any{"singleton": false}, "fields": guideFieldsForTest()}, nil)
@@ -271,7 +312,7 @@ func testGuideMade(t *testing.T, in *dtest.Instance) {
 	a.do(http.MethodPost, "/items/guide_messages", map[string]any{"text": "older message"}, nil)
 	_, rowsBefore := collectionState(a, "guide_messages")
 
-	res, out, err := setup(t, in, func(o *provision.Options) { o.Collection = "guide_messages" })
+	res, out, err := setup(t, in, func(o *provision.Options) { o.Collection, o.BridgeToken = "guide_messages", token })
 	if err != nil {
 		t.Fatal(err)
 	}

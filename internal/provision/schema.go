@@ -27,7 +27,7 @@ type field struct {
 func (f field) special(s string) bool { return f.Meta != nil && slices.Contains(f.Meta.Special, s) }
 
 // guideFields are the collection as the chat guide's Data Studio steps create
-// it (PROTOCOL.md §8.1).
+// it (docs/DIRECTUS-PROTOCOL.md §8.1).
 var guideFields = []map[string]any{
 	{"field": "id", "type": "integer", "meta": map[string]any{"hidden": true, "interface": "input", "readonly": true},
 		"schema": map[string]any{"is_primary_key": true, "has_auto_increment": true}},

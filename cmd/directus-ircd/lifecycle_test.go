@@ -1,0 +1,240 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/directus-ircd/directus-ircd/internal/dtest"
+	"github.com/directus-ircd/directus-ircd/internal/irctest"
+)
+
+// binary is the built daemon running with a config file, as an operator runs it.
+type binary struct {
+	cmd  *exec.Cmd
+	w    *watched
+	irc  string // IRC address
+	path string // config file
+}
+
+// startBinary writes a config for dx (extra YAML lines go under the given sections) and
+// starts the built daemon; it returns once the daemon is ready.
+func startBinary(t *testing.T, bin string, dx *dtest.Instance, token, extra string) *binary {
+	t.Helper()
+	dir := t.TempDir()
+	b := &binary{irc: "127.0.0.1:" + freePort(t), path: filepath.Join(dir, "config.yaml")}
+	health := "127.0.0.1:" + freePort(t)
+	cfg := fmt.Sprintf("server:\n  listen: [%q]\n%sdirectus:\n  url: %s\n  token: %s\nhealth:\n  listen: %q\nlog:\n  format: json\n",
+		b.irc, extra, dx.URL, token, health)
+	if err := os.WriteFile(b.path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b.cmd = exec.Command(bin, "run", "-config", b.path)
+	b.w = startWatched(t, b.cmd, func(line string) {
+		t.Logf("daemon: %s", line)
+		if strings.Contains(line, token) {
+			t.Errorf("a log line shows the token: %s", line)
+		}
+	})
+	t.Cleanup(func() { _ = b.cmd.Process.Kill() })
+	waitReady(t, "http://"+health+"/readyz")
+	return b
+}
+
+// stop sends SIGTERM and returns how long the daemon took to exit; it must exit 0.
+func (b *binary) stop(t *testing.T) time.Duration {
+	t.Helper()
+	start := time.Now()
+	if err := b.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	b.w.waitExit(t, "after SIGTERM", 60*time.Second)
+	return time.Since(start)
+}
+
+// adminGet reads a Directus REST path as the admin.
+func adminGet(t *testing.T, dx *dtest.Instance, path string, out any) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, dx.URL+path, nil)
+	req.Header.Set("Authorization", "Bearer "+dx.AdminToken(t))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var env struct{ Data json.RawMessage }
+	if err := json.NewDecoder(resp.Body).Decode(&env); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET %s: HTTP %d %v", path, resp.StatusCode, err)
+	}
+	if err := json.Unmarshal(env.Data, out); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func adminPatch(t *testing.T, dx *dtest.Instance, path string, body any) {
+	t.Helper()
+	raw, _ := json.Marshal(body)
+	req, _ := http.NewRequest(http.MethodPatch, dx.URL+path, bytes.NewReader(raw))
+	req.Header.Set("Authorization", "Bearer "+dx.AdminToken(t))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("PATCH %s: %v %v", path, resp, err)
+	}
+	resp.Body.Close()
+}
+
+// storedTexts counts the stored items whose text starts with prefix, by text.
+func storedTexts(t *testing.T, dx *dtest.Instance, prefix string) map[string]int {
+	t.Helper()
+	var rows []struct{ Text string }
+	adminGet(t, dx, "/items/messages?fields=text&limit=-1&filter[text][_starts_with]="+url.QueryEscape(prefix), &rows)
+	out := map[string]int{}
+	for _, r := range rows {
+		out[r.Text]++
+	}
+	return out
+}
+
+// refusedTexts reads everything the client receives until the server closes the connection
+// and returns the lines refused by name (404 or FAIL MESSAGE_NOT_SENT) and the ERROR text.
+func refusedTexts(c *irctest.Client) (map[string]bool, string) {
+	refused := map[string]bool{}
+	var reason string
+	for {
+		m, ok := c.Next(nil)
+		if !ok {
+			return refused, reason
+		}
+		last := ""
+		if len(m.Params) > 0 {
+			last = m.Params[len(m.Params)-1]
+		}
+		switch {
+		case m.Command == "404" || m.Command == "FAIL" || m.Command == "NOTICE":
+			if _, quoted, ok := strings.Cut(last, `: "`); ok && strings.Contains(last, "not") {
+				refused[strings.TrimSuffix(quoted, `"`)] = true
+			}
+		case m.Command == "ERROR":
+			reason = last
+		}
+	}
+}
+
+// SIGTERM during a burst, as a systemctl restart or docker stop does it: every line the
+// client sent is stored once or refused by name; none is lost, none doubled; exit 0. The
+// daemon runs with the default flood control, so part of a burst waits in fake lag when
+// the signal comes.
+func TestSIGTERMDuringABurstStoresOrRefusesEveryLine(t *testing.T) {
+	dx, res := dtest.StartProvisioned(t, dtest.Options{})
+	bin := buildDaemon(t, "")
+	for _, tc := range []struct {
+		lines int
+		delay time.Duration // between the last line sent and SIGTERM
+	}{
+		{40, 50 * time.Millisecond},
+		{10, 0},
+	} {
+		t.Run(fmt.Sprintf("%d lines, SIGTERM after %s", tc.lines, tc.delay), func(t *testing.T) {
+			b := startBinary(t, bin, dx, res.BridgeToken, "")
+			alice := irctest.Dial(t, b.irc)
+			alice.RegisterSASL("a", "alice", "alicepass")
+			alice.Join("#chat")
+			prefix := fmt.Sprintf("burst%d-", tc.lines)
+			for i := 1; i <= tc.lines; i++ {
+				alice.Send("PRIVMSG", "#chat", fmt.Sprintf("%s%d", prefix, i))
+			}
+			time.Sleep(tc.delay) // the scenario: the signal comes this long after the burst
+			took := b.stop(t)
+			refused, reason := refusedTexts(alice)
+			if !strings.Contains(reason, "shutting down") {
+				t.Errorf("ERROR = %q", reason)
+			}
+			stored := storedTexts(t, dx, prefix)
+			lost := 0
+			for i := 1; i <= tc.lines; i++ {
+				text := fmt.Sprintf("%s%d", prefix, i)
+				switch n := stored[text]; {
+				case n > 1:
+					t.Errorf("%s stored %d times", text, n)
+				case n == 1 && refused[text]:
+					t.Errorf("%s stored and also refused", text)
+				case n == 0 && !refused[text]:
+					t.Errorf("%s neither stored nor refused", text)
+					lost++
+				}
+			}
+			t.Logf("FIGURES sigterm %d lines: stored %d, refused by name %d, lost %d; exit after %s",
+				tc.lines, len(stored), len(refused), lost, took.Round(time.Millisecond))
+		})
+	}
+}
+
+// With Directus frozen (SIGSTOP: no answer, no error), SIGTERM still ends the daemon within
+// server.shutdown_timeout, with exit status 0.
+func TestShutdownIsBoundedWhenDirectusIsFrozen(t *testing.T) {
+	dx, res := dtest.StartProvisioned(t, dtest.Options{})
+	bin := buildDaemon(t, "")
+	b := startBinary(t, bin, dx, res.BridgeToken, "  shutdown_timeout: 3s\n")
+	alice := irctest.Dial(t, b.irc)
+	alice.RegisterSASL("a", "alice", "alicepass")
+	alice.Join("#chat")
+	bob := irctest.Dial(t, b.irc)
+	bob.RegisterPass("b", "bob:bobpass")
+	dx.Pause(t)
+	t.Cleanup(func() { dx.Resume(t) })
+	alice.Send("PRIVMSG", "#chat", "into the void")
+	took := b.stop(t)
+	if took > 3*time.Second+1500*time.Millisecond {
+		t.Fatalf("shutdown took %s with shutdown_timeout 3s", took)
+	}
+	t.Logf("FIGURES shutdown with Directus frozen: %s (timeout 3s)", took.Round(time.Millisecond))
+}
+
+// Wrong static tokens from many addresses do not keep a valid token out.
+func TestBadTokensFromOthersDoNotLockOutAValidToken(t *testing.T) {
+	dx, res := dtest.StartProvisioned(t, dtest.Options{})
+	var users []struct{ ID string }
+	adminGet(t, dx, "/users?filter[email][_eq]=carol@example.com&fields=id", &users)
+	const carolToken = "carols-static-token-0123456789"
+	adminPatch(t, dx, "/users/"+users[0].ID, map[string]any{"token": carolToken})
+	b := startBinary(t, buildDaemon(t, ""), dx, res.BridgeToken, "")
+	for i := 2; i <= 9; i++ {
+		c := irctest.DialFrom(t, fmt.Sprintf("127.0.0.%d", i), b.irc)
+		if refusal, _ := c.RegisterRefused("x", fmt.Sprintf("token:wrong-%d", i)); !strings.Contains(refusal, "Invalid Directus token") {
+			t.Fatalf("bad token %d: %q", i, refusal)
+		}
+	}
+	carol := irctest.DialFrom(t, "127.0.0.20", b.irc)
+	if nick := carol.RegisterPass("c", "token:"+carolToken); nick != "Carol" {
+		t.Fatalf("valid token logged in as %q", nick)
+	}
+}
+
+// A token that Directus does not accept is a configuration error: exit status 78
+// (EX_CONFIG), which the systemd unit does not restart, with a message naming the key.
+func TestRejectedTokenExitsWithEXCONFIG(t *testing.T) {
+	dx := dtest.Start(t, dtest.Options{})
+	bin := buildDaemon(t, "")
+	cmd := exec.Command(bin, "run")
+	cmd.Env = append(os.Environ(), "DIRECTUS_IRCD_DIRECTUS_URL="+dx.URL, "DIRECTUS_IRCD_DIRECTUS_TOKEN=wrong-token-value",
+		"DIRECTUS_IRCD_SERVER_LISTEN=127.0.0.1:0", "DIRECTUS_IRCD_LOG_FORMAT=json")
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 78 {
+		t.Fatalf("exit %v, want 78; output:\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "directus.token") || strings.Contains(string(out), "wrong-token-value") {
+		t.Fatalf("output does not name directus.token, or shows the token:\n%s", out)
+	}
+}
