@@ -2,9 +2,9 @@ package bridge_test
 
 import (
 	"context"
+	"encoding/json"
 	"runtime/pprof"
 	"strings"
-	"encoding/json"
 	"testing"
 	"time"
 
