@@ -8,8 +8,9 @@
 #   dev/directus.sh reset     stop it and wipe its data
 #   dev/directus.sh status    print whether it runs
 #
-# DIRECTUS_DB=postgres puts Directus on the checkout's PostgreSQL 15 (dev/postgres.sh, started on demand)
-# instead of SQLite: the template is the database directus_template, `start` uses the database directus_dev.
+# DIRECTUS_DB=postgres puts Directus on the checkout's PostgreSQL 15 (dev/postgres.sh, started on demand,
+# left running: `dev/postgres.sh stop`) instead of SQLite: the template is the database directus_template,
+# `start` uses the database $DIRECTUS_PG_DATABASE (default directus_dev), `reset` drops it.
 #
 # The install (about 900 MB, minutes) lives outside the clone, under
 # ${XDG_CACHE_HOME:-$HOME/.cache}/directus-ircd/, keyed by version, so fresh clones reuse it.
@@ -31,7 +32,7 @@ db=${DIRECTUS_DB:-sqlite}
 case $db in sqlite | postgres) ;; *) echo "directus.sh: DIRECTUS_DB must be sqlite or postgres, not $db" >&2; exit 2 ;; esac
 pg() { "$here/dev/postgres.sh" "$@"; }
 pg_template=directus_template
-pg_dev_db=directus_dev
+pg_dev_db=${DIRECTUS_PG_DATABASE:-directus_dev}
 
 log() { printf 'directus.sh: %s\n' "$*" >&2; }
 
@@ -184,7 +185,7 @@ case "${1:-}" in
   stop) stop ;;
   reset)
     stop; rm -rf "$state/run"
-    if [ "$db" = postgres ] && pg status >/dev/null; then pg psql -c "DROP DATABASE IF EXISTS $pg_dev_db"; fi
+    if [ "$db" = postgres ] && pg status >/dev/null; then pg psql -c "DROP DATABASE IF EXISTS $pg_dev_db WITH (FORCE)"; fi
     log "data wiped" ;;
   status) if pid_alive; then echo "running pid $(cat "$state/run/pid") port $(cat "$state/run/port")"; else echo stopped; exit 1; fi ;;
   install-dir) echo "$install_dir" ;;
