@@ -20,8 +20,14 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 pg_bin=${PG_BIN:-/usr/lib/postgresql/15/bin}
-pg_dir=$here/.directus/pg
-data=$pg_dir/data
+pg_link=$here/.directus/pg
+# resolve: the cluster's directory is .directus/pg, or where that links to (see place_pg_dir).
+resolve() {
+  pg_dir=$pg_link
+  if [ -L "$pg_link" ]; then pg_dir=$(readlink -f "$pg_link"); fi
+  data=$pg_dir/data
+}
+resolve
 # The superuser Directus and the tests connect as; the cluster listens on loopback only.
 pg_user=directus
 pg_password=directus-ircd-dev
@@ -30,7 +36,8 @@ log() { printf 'postgres.sh: %s\n' "$*" >&2; }
 
 # as_owner CMD...: run CMD as the user owning the cluster (postgres under root, else ourselves).
 as_owner() {
-  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+  # From /: the postgres user may not be allowed into the working directory.
+  if [ "$(id -u)" = 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
 install() {
@@ -61,13 +68,29 @@ pick_port() {
   exit 1
 }
 
+# place_pg_dir: under root the server runs as postgres, which must reach its directory; when it cannot
+# reach the checkout (one under /root, say) the cluster lives in /tmp, linked from .directus/pg.
+place_pg_dir() {
+  if [ -e "$pg_link" ]; then return 0; fi
+  mkdir -p "$here/.directus"
+  if [ "$(id -u)" = 0 ] && ! runuser -u postgres -- test -x "$here/.directus"; then
+    local alt
+    alt=${TMPDIR:-/tmp}/directus-ircd-pg-$(printf '%s' "$here" | cksum | cut -d' ' -f1)
+    mkdir -p "$alt"
+    ln -sfn "$alt" "$pg_link"
+    log "the postgres user cannot reach $here/.directus: the cluster lives in $alt"
+  fi
+  mkdir -p "$pg_link"
+  resolve
+}
+
 init_cluster() {
   if [ -f "$data/PG_VERSION" ]; then return 0; fi
-  mkdir -p "$pg_dir"
+  place_pg_dir
   if [ "$(id -u)" = 0 ]; then
     chown postgres: "$pg_dir"
     runuser -u postgres -- test -w "$pg_dir" ||
-      { log "the postgres user cannot reach $pg_dir (a parent directory is not searchable by others)"; exit 1; }
+      { log "the postgres user cannot write $pg_dir"; exit 1; }
   fi
   rm -rf "$data"
   local pwfile=$pg_dir/pwfile
@@ -146,7 +169,7 @@ case "${1:-}" in
   start) start ;;
   stop) stop ;;
   status) if running; then echo "running port $(cat "$pg_dir/port")"; else echo stopped; exit 1; fi ;;
-  reset) stop; rm -rf "$pg_dir"; log "data wiped" ;;
+  reset) stop; rm -rf "$pg_dir" "$pg_link"; log "data wiped" ;;
   run) shift; [ $# -gt 0 ] || { echo "usage: $0 run CMD..." >&2; exit 2; }; run "$@" ;;
   psql) shift; psql_ "$@" ;;
   directus-env) [ -n "${2:-}" ] || { echo "usage: $0 directus-env DATABASE" >&2; exit 2; }; directus_env "$2" ;;
