@@ -164,14 +164,19 @@ run() {
   DTEST_DB=postgres "$@"
 }
 
-case "${1:-}" in
-  install) install ;;
-  start) start ;;
-  stop) stop ;;
-  status) if running; then echo "running port $(cat "$pg_dir/port")"; else echo stopped; exit 1; fi ;;
-  reset) stop; rm -rf "$pg_dir" "$pg_link"; log "data wiped" ;;
-  run) shift; [ $# -gt 0 ] || { echo "usage: $0 run CMD..." >&2; exit 2; }; run "$@" ;;
-  psql) shift; psql_ "$@" ;;
-  directus-env) [ -n "${2:-}" ] || { echo "usage: $0 directus-env DATABASE" >&2; exit 2; }; directus_env "$2" ;;
-  *) echo "usage: $0 install|start|stop|status|reset|run CMD...|psql ARGS...|directus-env DATABASE" >&2; exit 2 ;;
-esac
+# main, called on the last line: bash has then read the whole file, so editing it during a long `run`
+# (a git pull, say) cannot change what the running script does next.
+main() {
+  case "${1:-}" in
+    install) install ;;
+    start) start ;;
+    stop) stop ;;
+    status) if running; then echo "running port $(cat "$pg_dir/port")"; else echo stopped; exit 1; fi ;;
+    reset) stop; rm -rf "$pg_dir" "$pg_link"; log "data wiped" ;;
+    run) shift; [ $# -gt 0 ] || { echo "usage: $0 run CMD..." >&2; exit 2; }; run "$@" ;;
+    psql) shift; psql_ "$@" ;;
+    directus-env) [ -n "${2:-}" ] || { echo "usage: $0 directus-env DATABASE" >&2; exit 2; }; directus_env "$2" ;;
+    *) echo "usage: $0 install|start|stop|status|reset|run CMD...|psql ARGS...|directus-env DATABASE" >&2; exit 2 ;;
+  esac
+}
+main "$@"; exit
