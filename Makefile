@@ -25,7 +25,7 @@ test: directus test-deps vet
 
 # The Directus-facing tests on the checkout's PostgreSQL 15 (installed with apt on first use), which
 # dev/postgres.sh starts for the run and stops after it, also when a test fails.
-test-postgres: directus
+test-postgres: directus test-deps
 	dev/postgres.sh run $(GO) test $(TEST_FLAGS) $(PG_PKGS)
 
 vet:
