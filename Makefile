@@ -3,8 +3,10 @@ GO        ?= go
 BIN       := bin/directus-ircd
 PKGS      := ./...
 TEST_FLAGS ?= -race -count=1 -timeout 40m
+# The packages whose tests talk to Directus, run again on PostgreSQL by test-postgres.
+PG_PKGS   := ./internal/dtest ./internal/provision ./directus ./bridge ./cmd/directus-ircd
 
-.PHONY: all build run test vet unit directus directus-start directus-stop directus-reset test-deps bench fuzz clean
+.PHONY: all build run test test-postgres vet unit directus directus-start directus-stop directus-reset test-deps bench fuzz clean
 
 all: build
 
@@ -15,9 +17,16 @@ build:
 run: build directus
 	dev/run.sh
 
-# go vet and every test, including those against a real local Directus (installed on first use).
+# go vet and every test, including those against a real local Directus (installed on first use),
+# then the Directus-facing tests again with Directus on PostgreSQL.
 test: directus test-deps vet
 	$(GO) test $(TEST_FLAGS) $(PKGS)
+	$(MAKE) --no-print-directory test-postgres
+
+# The Directus-facing tests on the checkout's PostgreSQL 15 (installed with apt on first use), which
+# dev/postgres.sh starts for the run and stops after it, also when a test fails.
+test-postgres: directus test-deps
+	dev/postgres.sh run $(GO) test $(TEST_FLAGS) $(PG_PKGS)
 
 vet:
 	$(GO) vet $(PKGS)
