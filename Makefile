@@ -3,6 +3,8 @@ GO        ?= go
 BIN       := bin/directus-ircd
 PKGS      := ./...
 TEST_FLAGS ?= -race -count=1 -timeout 40m
+# The packages whose tests talk to Directus, run again on PostgreSQL by test-postgres.
+PG_PKGS   := ./internal/dtest ./internal/provision ./directus ./bridge ./cmd/directus-ircd
 
 # The version and commit stamped into the binary (`directus-ircd version`); override with
 # `make dist VERSION=v1.2.3`. Without git, the binary falls back to its module build info.
@@ -14,7 +16,7 @@ LDFLAGS   := -X $(VERSION_PKG).version=$(VERSION) -X $(VERSION_PKG).commit=$(COM
 DIST_PLATFORMS := linux/amd64 linux/arm64
 DIST      ?= dist
 
-.PHONY: all build dist run test vet unit directus directus-start directus-stop directus-reset test-deps bench fuzz clean
+.PHONY: all build dist run test test-postgres vet unit directus directus-start directus-stop directus-reset test-deps bench fuzz clean
 
 all: build
 
@@ -37,9 +39,16 @@ dist:
 run: build directus
 	dev/run.sh
 
-# go vet and every test, including those against a real local Directus (installed on first use).
+# go vet and every test, including those against a real local Directus (installed on first use),
+# then the Directus-facing tests again with Directus on PostgreSQL.
 test: directus test-deps vet
 	$(GO) test $(TEST_FLAGS) $(PKGS)
+	$(MAKE) --no-print-directory test-postgres
+
+# The Directus-facing tests on the checkout's PostgreSQL 15 (installed with apt on first use), which
+# dev/postgres.sh starts for the run and stops after it, also when a test fails.
+test-postgres: directus test-deps
+	dev/postgres.sh run $(GO) test $(TEST_FLAGS) $(PG_PKGS)
 
 vet:
 	$(GO) vet $(PKGS)

@@ -12,6 +12,7 @@ import (
 	"github.com/ergochat/irc-go/ircmsg"
 
 	"github.com/directus-ircd/directus-ircd/internal/config"
+	"github.com/directus-ircd/directus-ircd/internal/dtest"
 	"github.com/directus-ircd/directus-ircd/internal/irctest"
 )
 
@@ -204,10 +205,14 @@ func TestWebTextCannotInjectIRC(t *testing.T) {
 	carol.send("hi\r\nQUIT :injected")
 	expectPrivmsg(t, alice, "Carol", "hi")
 	expectPrivmsg(t, alice, "Carol", "QUIT :injected")
-	carol.send("nul\x00byte")
-	m := alice.Expect("PRIVMSG")
-	if strings.ContainsRune(text(m), 0) || !strings.HasPrefix(text(m), "nul") {
-		t.Fatalf("NUL text arrived as %q", text(m))
+	// Only SQLite stores a NUL: PostgreSQL's text cannot hold one (Directus 12.4 then leaves the
+	// WebSocket create unanswered), so there no such message can reach the bridge.
+	if s.dx.DB == dtest.SQLite {
+		carol.send("nul\x00byte")
+		m := alice.Expect("PRIVMSG")
+		if strings.ContainsRune(text(m), 0) || !strings.HasPrefix(text(m), "nul") {
+			t.Fatalf("NUL text arrived as %q", text(m))
+		}
 	}
 	carol.send("still here?")
 	expectPrivmsg(t, alice, "Carol", "still here?")

@@ -3,6 +3,8 @@ package bridge_test
 import (
 	"context"
 	"encoding/json"
+	"runtime/pprof"
+	"strings"
 	"testing"
 	"time"
 
@@ -102,7 +104,9 @@ func (s *stack) stopDaemon() {
 	}
 	s.d = nil
 	if err := d.Shutdown(); err != nil {
-		s.t.Errorf("shutdown: %v", err)
+		var buf strings.Builder
+		_ = pprof.Lookup("goroutine").WriteTo(&buf, 1)
+		s.t.Errorf("shutdown: %v\n%s", err, buf.String())
 	}
 }
 

@@ -119,6 +119,13 @@ func TestMakeRunAnswersAnIRCClient(t *testing.T) {
 	root, _ := filepath.Abs("../..")
 	_, err := os.Stat(filepath.Join(root, ".directus", "template.db"))
 	testdeps.Require(t, err == nil, "local Directus not installed: run `make test`")
+	// In the PostgreSQL run (make test-postgres) `make run` puts Directus on PostgreSQL too.
+	var dbEnv []string
+	if os.Getenv(dtest.EnvDB) == dtest.Postgres {
+		err := exec.Command(filepath.Join(root, "dev", "postgres.sh"), "status").Run()
+		testdeps.Require(t, err == nil, "PostgreSQL is not running: run `make test-postgres`")
+		dbEnv = []string{"DIRECTUS_DB=postgres"}
+	}
 	stops := []struct {
 		name string
 		stop func(pid int) error
@@ -132,14 +139,20 @@ func TestMakeRunAnswersAnIRCClient(t *testing.T) {
 			state := t.TempDir()
 			cmd := exec.Command("bash", "dev/run.sh")
 			cmd.Dir = root
-			cmd.Env = append(os.Environ(), "IRC_PORT="+ircPort, "DIRECTUS_PORT="+freePort(t), "WEBCHAT_PORT="+freePort(t),
-				"DIRECTUS_STATE_DIR="+filepath.Join(state, "directus"), "RUN_DIR="+filepath.Join(state, "run"),
-				"DIRECTUS_IRCD_LOG_FORMAT=json")
+			stateEnv := append([]string{"DIRECTUS_STATE_DIR=" + filepath.Join(state, "directus"),
+				"DIRECTUS_PG_DATABASE=dtest_make_run_" + strconv.Itoa(os.Getpid())}, dbEnv...)
+			cmd.Env = append(append(os.Environ(), "IRC_PORT="+ircPort, "DIRECTUS_PORT="+freePort(t), "WEBCHAT_PORT="+freePort(t),
+				"RUN_DIR="+filepath.Join(state, "run"), "DIRECTUS_IRCD_LOG_FORMAT=json"), stateEnv...)
 			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 			cmd.Stdout = os.Stdout
 			w := startWatched(t, cmd, func(line string) { t.Log(line) })
 			t.Cleanup(func() {
 				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+				reset := exec.Command("dev/directus.sh", "reset") // drops the PostgreSQL database
+				reset.Dir, reset.Env = root, append(os.Environ(), stateEnv...)
+				if out, err := reset.CombinedOutput(); err != nil {
+					t.Errorf("dev/directus.sh reset: %v: %s", err, out)
+				}
 			})
 			w.waitLine(t, "listening for IRC clients", 4*time.Minute)
 			alice := irctest.Dial(t, "127.0.0.1:"+ircPort)
