@@ -162,7 +162,6 @@ func (s *Server) ServeConn(ctx context.Context, conn net.Conn) {
 	// runtime shrink an idle connection's stack to 4 KiB after registration grew it (about
 	// 4 KiB less per connection, measured with 5,000 idle clients).
 	c.readLoop()
-	c.markQuiet()
 	stop()
 	s.remove(c)
 	s.wg.Done()
@@ -223,6 +222,8 @@ func (s *Server) remove(c *Client) {
 	registered := c.u != nil
 	s.releaseNickLocked(c, c.quitMessage())
 	s.mu.Unlock()
+	// After the unlock: a Drain that counted c (under s.mu) has marked it pending by now.
+	c.markQuiet()
 	if c.reg.identity != nil || c.reg.login != nil {
 		s.backend.Disconnected(c)
 	}
