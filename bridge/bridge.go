@@ -91,6 +91,7 @@ type Bridge struct {
 
 	online  atomic.Bool
 	everUp  atomic.Bool
+	up      chan struct{} // closed when the subscription is first live
 	closing atomic.Bool
 }
 
@@ -118,6 +119,7 @@ func New(cfg Config, dc *directus.Client, log zerolog.Logger) *Bridge {
 		accounts: newAccounts(),
 		delivery: newDelivery(cfg.History),
 		wake:     make(chan struct{}, 1),
+		up:       make(chan struct{}),
 	}
 	b.life, b.stop = context.WithCancel(context.Background())
 	b.metrics = cfg.Metrics.observe(b)
@@ -126,6 +128,9 @@ func New(cfg Config, dc *directus.Client, log zerolog.Logger) *Bridge {
 
 // Attach gives the bridge the IRC server it delivers to. Call it before Run.
 func (b *Bridge) Attach(s Server) { b.srv = s }
+
+// Up is closed once the Directus subscription has been live (the daemon is ready to serve).
+func (b *Bridge) Up() <-chan struct{} { return b.up }
 
 // Ready reports whether the Directus subscription is live.
 func (b *Bridge) Ready() bool { return b.online.Load() }

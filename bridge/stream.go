@@ -39,6 +39,9 @@ func (h streamHandler) Connected(ctx context.Context, k *directus.Conn, init dir
 		b.reconcile(items)
 	}
 	wasUp := b.everUp.Swap(true)
+	if !wasUp {
+		close(b.up)
+	}
 	b.metrics.connected(wasUp)
 	if !b.online.Swap(true) && wasUp {
 		b.srv.NoticeAll("Directus is reachable again; held messages are being sent")
