@@ -61,6 +61,7 @@ type Config struct {
 type Server interface {
 	Broadcast(m ircd.Message, except *ircd.Client)
 	NoticeAll(text string)
+	Redact(r ircd.Redaction)
 }
 
 // Bridge is the running bridge. Create it with New, give it the IRC server with Attach, then Run.
@@ -70,11 +71,12 @@ type Bridge struct {
 	log zerolog.Logger
 	srv Server
 
-	dir      *directory
-	throttle *throttle
-	gate     *loginGate
-	delivery *delivery
-	accounts *accounts
+	dir        *directory
+	throttle   *throttle
+	gate       *loginGate
+	delivery   *delivery
+	accounts   *accounts
+	redactions *redactions
 
 	heldTotal atomic.Int64           // messages held by all accounts
 	wake      chan struct{}          // Directus is back: create held messages
@@ -106,15 +108,16 @@ func New(cfg Config, dc *directus.Client, log zerolog.Logger) *Bridge {
 		cfg.LoginQueueTimeout = 5 * time.Minute
 	}
 	b := &Bridge{
-		cfg:      cfg,
-		dc:       dc,
-		log:      log,
-		dir:      newDirectory(cfg.EmailDomain),
-		throttle: newThrottle(cfg.FailuresPerAddress, cfg.FailuresPerAccount, cfg.FailureWindow),
-		gate:     newLoginGate(cfg.LoginConcurrency),
-		accounts: newAccounts(),
-		delivery: newDelivery(cfg.History),
-		wake:     make(chan struct{}, 1),
+		cfg:        cfg,
+		dc:         dc,
+		log:        log,
+		dir:        newDirectory(cfg.EmailDomain),
+		throttle:   newThrottle(cfg.FailuresPerAddress, cfg.FailuresPerAccount, cfg.FailureWindow),
+		gate:       newLoginGate(cfg.LoginConcurrency),
+		accounts:   newAccounts(),
+		delivery:   newDelivery(cfg.History),
+		redactions: newRedactions(),
+		wake:       make(chan struct{}, 1),
 	}
 	b.life, b.stop = context.WithCancel(context.Background())
 	return b
