@@ -53,7 +53,7 @@ func setup(args, environ []string, stdout, stderr io.Writer) int {
 		URL: *url, AdminToken: adminToken.value, AdminEmail: *adminEmail, AdminPassword: adminPassword.value,
 		Collection: *collection, DemoUsers: *demo, Out: stdout,
 		RoleName: *role, PolicyName: *policy, UserRead: *userRead, BridgeToken: token.value, RotateToken: *rotate,
-		AllowRedact: *allowRedact,
+		AllowRedact:   *allowRedact,
 		DemoPasswords: map[string]string{"alice": *alicePw, "bob": *bobPw, "carol": *carolPw},
 	}
 	if *configPath != "" && opts.BridgeToken == "" {

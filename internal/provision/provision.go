@@ -67,7 +67,7 @@ type Options struct {
 	// without a license cannot: through the REST API any chat user may then delete any message.
 	// Off by default; a later run without it does not take the grant away.
 	AllowRedact bool
-	BridgeEmail          string // the bridge service user's lookup key, default DefaultBridgeEmail
+	BridgeEmail string // the bridge service user's lookup key, default DefaultBridgeEmail
 	// BridgeToken is kept if it authenticates the bridge user. If it is
 	// rejected, a new random token is set. If it is empty and the bridge user
 	// already has a token, Run fails (ErrBridgeToken) unless RotateToken.
