@@ -1,7 +1,9 @@
 package bridge_test
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -10,6 +12,8 @@ import (
 	"time"
 
 	"github.com/ergochat/irc-go/ircmsg"
+
+	"github.com/directus-ircd/directus-ircd/directus"
 
 	"github.com/directus-ircd/directus-ircd/internal/irctest"
 )
@@ -183,6 +187,14 @@ func TestChatHistory(t *testing.T) {
 		if r := chathistory(t, alice, "AFTER", channel, past, "2"); r.texts() != hRange(1, 2) {
 			t.Fatalf("AFTER past 2 = %q", r.texts())
 		}
+		// Exact bounds: the server-time of h10 (items are created one after another, ms apart).
+		_, at := chathistory(t, alice, "AROUND", channel, "msgid="+ids[10], "1").batch[0].GetTag("time")
+		if r := chathistory(t, alice, "BEFORE", channel, "timestamp="+at, "2"); r.texts() != hRange(8, 9) {
+			t.Fatalf("BEFORE timestamp of h10 = %q", r.texts())
+		}
+		if r := chathistory(t, alice, "AFTER", channel, "timestamp="+at, "2"); r.texts() != hRange(11, 12) {
+			t.Fatalf("AFTER timestamp of h10 = %q", r.texts())
+		}
 		r := chathistory(t, alice, "TARGETS", past, future, "10")
 		if len(r.batch) != 1 || r.batch[0].Command != "CHATHISTORY" || r.batch[0].Params[1] != channel {
 			t.Fatalf("TARGETS = %v (fail %v)", r.batch, r.fail)
@@ -219,8 +231,17 @@ func TestChatHistory(t *testing.T) {
 			t.Fatalf("dora, allowed to read, got %q (fail %v)", r.texts(), r.fail)
 		}
 		// Directus 12 without a license cannot filter a read permission (custom rules are a
-		// licensed feature), so hiding items from a user means taking the read away: the
-		// history read goes to Directus with her token, and she gets none of it.
+		// licensed feature; such rules are also dropped when permissions are read), so hiding
+		// items from a user means taking the read away: the history read goes to Directus
+		// with her token, and she gets none of it.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		err := s.dc.Do(ctx, s.dx.AdminToken(t), http.MethodPatch, "/permissions/"+permID,
+			map[string]any{"permissions": map[string]any{"text": map[string]any{"_ncontains": "secret"}}}, nil)
+		var de *directus.Error
+		if !errors.As(err, &de) || de.Code != "RESOURCE_RESTRICTED" {
+			t.Fatalf("a filtered read permission: %v; this test assumes Directus refuses it without a license", err)
+		}
 		adminDo(t, s, http.MethodDelete, "/permissions/"+permID, nil)
 		r := chathistory(t, dora, "LATEST", channel, "*", "3")
 		expectFail(t, r, "MESSAGE_ERROR")
