@@ -18,7 +18,7 @@ import (
 // the author's own messages unless the user has Directus admin access. Costs: one read of
 // the item and one delete with the user's token (plus one read of the user's policy flags
 // for someone else's message).
-func (b *Bridge) Redact(ctx context.Context, c *ircd.Client, msgid, reason string) error {
+func (b *Bridge) Redact(_ context.Context, c *ircd.Client, msgid, reason string) error {
 	a := acctOf(c)
 	switch {
 	case a == nil:
@@ -28,7 +28,9 @@ func (b *Bridge) Redact(ctx context.Context, c *ircd.Client, msgid, reason strin
 	case !isDigits(msgid):
 		return &ircd.UserError{Text: "No message with that msgid", Cause: ircd.ErrUnknownMsgID}
 	}
-	ctx, cancel := context.WithTimeout(ctx, b.cfg.RequestTimeout)
+	// Not tied to the connection: a delete that was sent is seen through (and announced)
+	// even if its sender disconnects meanwhile.
+	ctx, cancel := b.requestContext()
 	defer cancel()
 	token, err := a.accessToken(ctx)
 	if err != nil {
@@ -48,8 +50,12 @@ func (b *Bridge) Redact(ctx context.Context, c *ircd.Client, msgid, reason strin
 		return err
 	}
 	if it.Author.ID != a.userID {
-		if admin, err := b.isAdmin(ctx, token); err != nil || !admin {
-			return &ircd.UserError{Text: "You may delete only your own messages", Cause: errors.Join(ircd.ErrRedactForbidden, err)}
+		admin, err := b.isAdmin(ctx, token)
+		switch {
+		case err != nil:
+			return &ircd.UserError{Text: "Directus did not say whether you may delete others' messages: " + directusReason(err), Cause: err}
+		case !admin:
+			return &ircd.UserError{Text: "You may delete only your own messages", Cause: ircd.ErrRedactForbidden}
 		}
 	}
 	r := ircd.Redaction{ID: msgid, Nick: c.Nick(), Account: c.Account(), Reason: reason}
