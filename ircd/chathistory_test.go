@@ -132,6 +132,16 @@ func TestMultilineBatch(t *testing.T) {
 	}
 }
 
+// The sender's echo-message copy of a multiline batch is a batch too.
+func TestMultilineEcho(t *testing.T) {
+	e := newTestEnv(t, nil)
+	alice, _ := twoUsers(t, e, "draft/multiline", "batch", "echo-message")
+	alice.send("BATCH +e draft/multiline #chat", "@batch=e PRIVMSG #chat :a", "@batch=e PRIVMSG #chat :b", "BATCH -e")
+	if got := strings.Join(cmdNames(alice.sync()), " "); got != "BATCH PRIVMSG PRIVMSG BATCH" {
+		t.Fatalf("echo = %s", got)
+	}
+}
+
 func repeat(s string, n int) []string {
 	out := make([]string, n)
 	for i := range out {
