@@ -63,6 +63,7 @@ type Config struct {
 type Server interface {
 	Broadcast(m ircd.Message, except *ircd.Client)
 	NoticeAll(text string)
+	Redact(r ircd.Redaction)
 }
 
 // Bridge is the running bridge. Create it with New, give it the IRC server with Attach, then Run.
@@ -73,11 +74,12 @@ type Bridge struct {
 	srv     Server
 	metrics *Metrics // nil-safe
 
-	dir      *directory
-	throttle *throttle
-	gate     *loginGate
-	delivery *delivery
-	accounts *accounts
+	dir        *directory
+	throttle   *throttle
+	gate       *loginGate
+	delivery   *delivery
+	accounts   *accounts
+	redactions *redactions
 
 	heldTotal atomic.Int64           // messages held by all accounts
 	wake      chan struct{}          // Directus is back: create held messages
@@ -110,16 +112,17 @@ func New(cfg Config, dc *directus.Client, log zerolog.Logger) *Bridge {
 		cfg.LoginQueueTimeout = 5 * time.Minute
 	}
 	b := &Bridge{
-		cfg:      cfg,
-		dc:       dc,
-		log:      log,
-		dir:      newDirectory(cfg.EmailDomain),
-		throttle: newThrottle(cfg.FailuresPerAddress, cfg.FailuresPerAccount, cfg.FailureWindow),
-		gate:     newLoginGate(cfg.LoginConcurrency),
-		accounts: newAccounts(),
-		delivery: newDelivery(cfg.History),
-		wake:     make(chan struct{}, 1),
-		up:       make(chan struct{}),
+		cfg:        cfg,
+		dc:         dc,
+		log:        log,
+		dir:        newDirectory(cfg.EmailDomain),
+		throttle:   newThrottle(cfg.FailuresPerAddress, cfg.FailuresPerAccount, cfg.FailureWindow),
+		gate:       newLoginGate(cfg.LoginConcurrency),
+		accounts:   newAccounts(),
+		delivery:   newDelivery(cfg.History),
+		redactions: newRedactions(),
+		wake:       make(chan struct{}, 1),
+		up:         make(chan struct{}),
 	}
 	b.life, b.stop = context.WithCancel(context.Background())
 	b.metrics = cfg.Metrics.observe(b)

@@ -309,8 +309,20 @@ func TestGuests(t *testing.T) {
 	guest.Send("PRIVMSG", channel, "hello as a guest")
 	noPrivmsgs(t, guest)
 	expectPrivmsg(t, alice, "dan|guest", "hello as a guest")
-	if it := carol.created("<dan|guest> hello as a guest"); it["irc_nick"] != "dan|guest" {
+	it := carol.created("<dan|guest> hello as a guest")
+	if it["irc_nick"] != "dan|guest" {
 		t.Fatalf("guest post stored as %v", it)
+	}
+	// A guest's CHATHISTORY is read with the bridge's token; without batch and server-time
+	// it gets plain lines with the time in the text.
+	guest.Send("CHATHISTORY", "LATEST", channel, "*", "5")
+	hist := irctest.Privmsgs(guest.Sync(), channel)
+	if len(hist) != 1 || from(hist[0]) != "dan|guest" || !strings.HasSuffix(text(hist[0]), "] hello as a guest") {
+		t.Fatalf("guest's CHATHISTORY = %v", hist)
+	}
+	guest.Send("REDACT", channel, jsonID(it["id"]))
+	if m := guest.Expect("FAIL"); m.Params[1] != "REDACT_FORBIDDEN" {
+		t.Fatalf("guest REDACT: %v", m.Params)
 	}
 }
 

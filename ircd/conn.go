@@ -68,6 +68,7 @@ type Client struct {
 	reg     regState
 	limiter *rate.Limiter
 	lag     time.Duration // fakelag accumulated in the current run of over-budget lines
+	ml      *multiline    // an open draft/multiline batch
 
 	// Guarded by s.mu.
 	u         *user     // the nick this connection shares, nil before registration

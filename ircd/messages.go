@@ -112,6 +112,7 @@ func (c *Client) messageChannel(command, target, text string, tags map[string]st
 		cm := s.prepareLocked(&m, s.cfg().Channel)
 		s.mu.RUnlock()
 		cm.tags = tags
+		cm.batch = s.multilineBatchID(&m)
 		c.replyLines(cm.lines(c.caps(), "", nil, s.serializer())...)
 	}
 }
