@@ -200,7 +200,9 @@ func TestReconnectWaveOf200LoginsGetsIn(t *testing.T) {
 		users[i] = map[string]any{"email": fmt.Sprintf("wave%03d@example.com", i), "password": fmt.Sprintf("pw-%03d", i),
 			"first_name": fmt.Sprintf("Wave%03d", i), "role": alice[0].Role, "status": "active"}
 	}
-	adminDo(t, s, http.MethodPost, "/users", users)
+	for i := 0; i < n; i += 20 { // Directus hashes each password: a few at a time
+		adminDo(t, s, http.MethodPost, "/users", users[i:i+20])
+	}
 	start := time.Now()
 	var wg sync.WaitGroup
 	var mu sync.Mutex

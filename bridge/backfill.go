@@ -64,7 +64,8 @@ func (b *Bridge) backfill(ctx context.Context, k *directus.Conn) error {
 			b.log.Warn().Int("missed", missed).Int("skipped", skipped).Int("backfill_max", limit).
 				Msg("back-fill: more messages missed than channel.backfill_max; the oldest are not delivered to IRC")
 			b.srv.NoticeAll(fmt.Sprintf("%d messages were sent while this server was cut off from Directus; "+
-				"%d older ones are not shown here, only the newest %d. All are stored: read them on the web page.",
+				"%d older ones are not shown here, only the newest %d. All are stored: read them on the web page, "+
+				"or with CHATHISTORY BEFORE the first one shown (your client's history command).",
 				missed, skipped, limit))
 		}
 	}
@@ -93,6 +94,7 @@ func (b *Bridge) backfill(ctx context.Context, k *directus.Conn) error {
 			return fmt.Errorf("back-fill %s: %w", b.cfg.Collection, err)
 		}
 	}
+	b.metrics.backfilled(read)
 	b.log.Info().Int("missed", missed).Int("read", read).Int("delivered", delivered).Int("skipped", skipped).
 		Dur("paced", p.waited).Msg("back-filled messages created during the outage")
 	return nil

@@ -129,9 +129,9 @@ func (s *stack) stopDaemon() {
 	}
 	s.d = nil
 	if err := d.Shutdown(); err != nil {
-		var b strings.Builder
-		_ = pprof.Lookup("goroutine").WriteTo(&b, 1)
-		s.t.Errorf("shutdown: %v\n--- goroutines still running ---\n%s", err, b.String())
+		var buf strings.Builder
+		_ = pprof.Lookup("goroutine").WriteTo(&buf, 1)
+		s.t.Errorf("shutdown: %v\n%s", err, buf.String())
 	}
 }
 

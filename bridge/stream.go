@@ -38,7 +38,11 @@ func (h streamHandler) Connected(ctx context.Context, k *directus.Conn, init dir
 		}
 		b.reconcile(items)
 	}
-	b.everUp.Store(true)
+	wasUp := b.everUp.Swap(true)
+	if !wasUp {
+		close(b.up)
+	}
+	b.metrics.connected(wasUp)
 	b.online.Store(true)
 	b.setState(StateReady, nil)
 	b.kick()

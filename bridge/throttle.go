@@ -97,10 +97,13 @@ func (t *throttle) begin(addr netip.Addr, account string) (*loginAttempt, string
 	now := t.now()
 	t.maybePurge(now)
 	a := throttleKey(addr)
-	if w := t.blocked("a|"+a, t.perAddr, now); w > 0 {
+	// Logins in flight do not count against an address: a reconnect wave behind one NAT (or
+	// a web IRC client's server) is many correct logins of different accounts at once. They
+	// count against an account, and against one account from one address.
+	if w := t.blocked("a|"+a, t.perAddr, now, false); w > 0 {
 		return nil, fmt.Sprintf("Too many failed logins from your address; try again in %s", roundUp(w))
 	}
-	if w := t.blocked("p|"+account+"|"+a, pairLimit, now); w > 0 {
+	if w := t.blocked("p|"+account+"|"+a, pairLimit, now, true); w > 0 {
 		return nil, fmt.Sprintf("Too many failed logins for this account from your address; try again in %s", roundUp(w))
 	}
 	known := t.live("g|"+account+"|"+a, now) != nil
@@ -189,11 +192,15 @@ func (t *throttle) live(key string, now time.Time) *failures {
 	return f
 }
 
-// blocked says how long key is blocked: limit failures (in flight included) block it for the
-// window, doubling with each failure past the limit, at most maxBlock.
-func (t *throttle) blocked(key string, limit int, now time.Time) time.Duration {
+// blocked says how long key is blocked: limit failures (with inFlight, attempts in flight
+// too) block it for the window, doubling with each failure past the limit, at most maxBlock.
+func (t *throttle) blocked(key string, limit int, now time.Time, inFlight bool) time.Duration {
 	f := t.live(key, now)
-	if f == nil || f.count+f.pending < limit {
+	pending := 0
+	if inFlight {
+		pending = f.pendingOf()
+	}
+	if f == nil || f.count+pending < limit {
 		return 0
 	}
 	if f.count < limit { // the limit is reached only with attempts in flight
@@ -208,6 +215,13 @@ func (t *throttle) block(over int) time.Duration {
 		d *= 2
 	}
 	return min(d, maxBlock)
+}
+
+func (f *failures) pendingOf() int {
+	if f == nil {
+		return 0
+	}
+	return f.pending
 }
 
 // expiry is when an entry without attempts in flight may be forgotten.

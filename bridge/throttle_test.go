@@ -209,3 +209,20 @@ func TestLoginGateIsFairAndBounded(t *testing.T) {
 		}
 	}
 }
+
+// A reconnect wave behind one address (a NAT, a web IRC client's server) is many logins of
+// different accounts in flight at once: none is refused for it.
+func TestThrottleLetsAWaveFromOneAddressIn(t *testing.T) {
+	th, _ := testThrottle(10, 10, 15*time.Minute)
+	var atts []*loginAttempt
+	for i := range 500 {
+		att, why := th.begin(addr("203.0.113.9"), fmt.Sprintf("user%d@example.com", i))
+		if att == nil {
+			t.Fatalf("login %d of the wave refused: %s", i, why)
+		}
+		atts = append(atts, att)
+	}
+	for _, a := range atts {
+		a.end(loginSucceeded)
+	}
+}

@@ -25,6 +25,9 @@ const (
 	capSetname
 	capStandardReplies
 	capUserhostInNames
+	capChathistory
+	capRedaction
+	capMultiline
 )
 
 // capability is one advertised capability.
@@ -41,6 +44,9 @@ var capabilities = []capability{
 	{"away-notify", capAwayNotify, ""},
 	{"batch", capBatch, ""},
 	{"cap-notify", capCapNotify, ""},
+	{"draft/chathistory", capChathistory, ""},
+	{"draft/message-redaction", capRedaction, ""},
+	{"draft/multiline", capMultiline, multilineCapValue},
 	{"echo-message", capEchoMessage, ""},
 	{"extended-join", capExtendedJoin, ""},
 	{"message-tags", capMessageTags, ""},

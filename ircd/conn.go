@@ -68,13 +68,13 @@ type Client struct {
 	reg     regState
 	limiter *rate.Limiter
 	lag     time.Duration // fakelag accumulated in the current run of over-budget lines
+	ml      *multiline    // an open draft/multiline batch
 
 	// Guarded by s.mu.
-	u          *user     // the nick this connection shares, nil before registration
-	joinState  joinState // channel membership of this connection
-	memberIdx  int       // index in s.members while joinState != notJoined
-	released   bool      // detached from its nick (QUIT); c.u stays for what still reads it
-	readerDone bool      // the reader has ended: Drain does not wait for it to go quiet
+	u         *user     // the nick this connection shares, nil before registration
+	joinState joinState // channel membership of this connection
+	memberIdx int       // index in s.members while joinState != notJoined
+	released  bool      // detached from its nick (QUIT); c.u stays for what still reads it
 }
 
 // heldLines is a delivery held back while a JOIN completes.
@@ -264,6 +264,7 @@ func (c *Client) enqueue(lines [][]byte, id string, hold bool) {
 		return
 	}
 	c.qmu.Unlock()
+	c.s.metrics.sendQDrop()
 	c.closeWith("SendQ exceeded", true)
 }
 

@@ -95,6 +95,7 @@ func (c *Client) messageChannel(command, target, text string, tags map[string]st
 		}
 		out.Text, out.Action = rest, true
 	}
+	s.metrics.lineIn()
 	if _, err := s.backend.Post(c.ctx, c, out); err != nil {
 		c.log.Info().AnErr("cause", err).Msg("message refused")
 		c.refuse(command, errCannotSendToChan, target, "Cannot send to channel: "+UserText(err))
@@ -111,6 +112,7 @@ func (c *Client) messageChannel(command, target, text string, tags map[string]st
 		cm := s.prepareLocked(&m, s.cfg().Channel)
 		s.mu.RUnlock()
 		cm.tags = tags
+		cm.batch = s.multilineBatchID(&m)
 		c.replyLines(cm.lines(c.caps(), "", nil, s.serializer())...)
 	}
 }
