@@ -18,6 +18,7 @@ const (
 	capCapNotify
 	capEchoMessage
 	capExtendedJoin
+	capLabeledResponse
 	capMessageTags
 	capMultiPrefix
 	capSASL
@@ -43,6 +44,7 @@ var capabilities = []capability{
 	{"cap-notify", capCapNotify, ""},
 	{"echo-message", capEchoMessage, ""},
 	{"extended-join", capExtendedJoin, ""},
+	{"labeled-response", capLabeledResponse, ""},
 	{"message-tags", capMessageTags, ""},
 	{"multi-prefix", capMultiPrefix, ""},
 	{"sasl", capSASL, "PLAIN"},
