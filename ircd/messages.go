@@ -95,7 +95,8 @@ func (c *Client) messageChannel(command, target, text string, tags map[string]st
 		}
 		out.Text, out.Action = rest, true
 	}
-	if _, err := s.backend.Post(c.ctx, c, out); err != nil {
+	posted, err := s.backend.Post(c.ctx, c, out)
+	if err != nil {
 		c.log.Info().AnErr("cause", err).Msg("message refused")
 		c.refuse(command, errCannotSendToChan, target, "Cannot send to channel: "+UserText(err))
 		if reason := DisconnectReason(err); reason != "" {
@@ -107,6 +108,11 @@ func (c *Client) messageChannel(command, target, text string, tags map[string]st
 	if c.hasCap(capEchoMessage) {
 		m := Message{Nick: c.Nick(), Account: c.Account(), Command: command, Text: out.Text,
 			Action: out.Action, Time: time.Now()}
+		if p := posted.Message; p != nil {
+			// The copy the others got: same msgid and time. Its source is this connection's
+			// own nick, as the client expects of its echo.
+			m.ID, m.Time, m.Text, m.Action = p.ID, p.Time, p.Text, p.Action
+		}
 		s.mu.RLock()
 		cm := s.prepareLocked(&m, s.cfg().Channel)
 		s.mu.RUnlock()
