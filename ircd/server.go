@@ -219,6 +219,8 @@ func (s *Server) remove(c *Client) {
 	registered := c.u != nil
 	s.releaseNickLocked(c, c.quitMessage())
 	s.mu.Unlock()
+	// Drain may have counted c between its reader's end and the delete above; it is quiet.
+	c.markQuiet()
 	if c.reg.identity != nil || c.reg.login != nil {
 		s.backend.Disconnected(c)
 	}
