@@ -189,7 +189,7 @@ func handleTAGMSG(c *Client, msg *ircmsg.Message) {
 		})
 	}
 	s.mu.RLock()
-	var recipients []*Client
+	var recipients *[]*Client
 	switch {
 	case s.isChannel(target):
 		if c.joinState != joined {
@@ -198,19 +198,20 @@ func handleTAGMSG(c *Client, msg *ircmsg.Message) {
 			return
 		}
 		target = s.cfg().Channel
-		recipients = s.members
+		recipients = s.snapshotMembersLocked()
 	case s.users[Casefold(target)] != nil:
 		u := s.users[Casefold(target)]
 		target = u.nick
-		recipients = u.conns
+		recipients = snapshotOf(u.conns)
 	default:
 		s.mu.RUnlock()
 		c.refuse("TAGMSG", errNoSuchNick, target, "No such nick/channel")
 		return
 	}
 	out := tagmsg(c.u.prefix(), c.Account())
-	fanOut(recipients, out, "", func(r *Client) bool { return r == c && !c.hasCap(capEchoMessage) })
 	s.mu.RUnlock()
+	fanOut(*recipients, out, "", func(r *Client) bool { return r == c && !c.hasCap(capEchoMessage) })
+	releaseSnapshot(recipients)
 }
 
 // fitClientTags keeps of tags what fits in the 4094 bytes servers may relay as client-only

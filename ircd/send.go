@@ -221,15 +221,19 @@ func (cm *chanMessage) lines(v capSet, textPrefix string, extra map[string]strin
 const msgTagCaps = capMessageTags | capServerTime | capAccountTag
 
 // Broadcast delivers channel traffic to every connection on the channel except `except`. It
-// never blocks on a slow client: one whose queue is full is dropped.
+// never blocks on a slow client: one whose queue is full is dropped. The members are read
+// under the server lock and the lines queued after it is released (see snapshotMembers), so
+// a JOIN, QUIT or nick lookup never waits for a fan-out to thousands of clients.
 func (s *Server) Broadcast(m Message, except *Client) {
 	s.mu.RLock()
-	defer s.mu.RUnlock()
 	cm := s.prepareLocked(&m, s.cfg().Channel)
+	recipients := s.snapshotMembersLocked()
+	s.mu.RUnlock()
+	defer releaseSnapshot(recipients)
 	out := newVariants(msgTagCaps, func(v capSet) [][]byte {
 		return cm.lines(v, "", nil, s.serializer())
 	})
-	fanOut(s.members, out, m.ID, func(c *Client) bool { return c == except })
+	fanOut(*recipients, out, m.ID, func(c *Client) bool { return c == except })
 }
 
 // NoticeAll sends a server NOTICE to the channel's members.
