@@ -1,6 +1,7 @@
 package ircd
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/ergochat/irc-go/ircmsg"
@@ -58,6 +59,7 @@ func TestLabeledResponse(t *testing.T) {
 	}{
 		{"PRIVMSG with echo-message: the echo", true, true, "PRIVMSG #chat :hello", "PRIVMSG", false, ""},
 		{"PRIVMSG without echo-message: ACK", false, true, "PRIVMSG #chat :hello", "ACK", false, ""},
+		{"TAGMSG with echo-message: the echo", true, true, "@+typing=active TAGMSG #chat", "TAGMSG", false, ""},
 		{"PING: the PONG", false, false, "PING :x", "PONG", false, ""},
 		{"no reply: ACK", false, true, "PONG :x", "ACK", false, ""},
 		{"JOIN: a batch", false, false, "JOIN #chat", "JOIN", true, "366"},
@@ -79,7 +81,11 @@ func TestLabeledResponse(t *testing.T) {
 			if tt.joined {
 				alice.joinChannel()
 			}
-			alice.send("@label=L1 " + tt.line)
+			line := "@label=L1 " + tt.line
+			if rest, ok := strings.CutPrefix(tt.line, "@"); ok { // the line has tags of its own
+				line = "@label=L1;" + rest
+			}
+			alice.send(line)
 			lines, batched := alice.labeledReply("L1")
 			if batched != tt.batch || lines[0].Command != tt.want {
 				t.Fatalf("reply %v (batch %v), want %s (batch %v)", cmdNames(lines), batched, tt.want, tt.batch)

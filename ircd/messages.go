@@ -210,8 +210,11 @@ func handleTAGMSG(c *Client, msg *ircmsg.Message) {
 	}
 	out := tagmsg(c.u.prefix(), c.Account())
 	s.mu.RUnlock()
-	fanOut(*recipients, out, "", func(r *Client) bool { return r == c && !c.hasCap(capEchoMessage) })
+	fanOut(*recipients, out, "", func(r *Client) bool { return r == c })
 	releaseSnapshot(recipients)
+	if c.hasCap(capEchoMessage) {
+		c.replyLines(out.get(c)...) // a reply: it carries the command's label
+	}
 }
 
 // fitClientTags keeps of tags what fits in the 4094 bytes servers may relay as client-only
