@@ -55,26 +55,31 @@ type Config struct {
 	QueueTotal     int
 	QueueMaxWait   time.Duration
 	RequestTimeout time.Duration
+
+	Metrics *Metrics // NewMetrics; nil records nothing
 }
 
 // Server is the part of *ircd.Server the bridge uses.
 type Server interface {
 	Broadcast(m ircd.Message, except *ircd.Client)
 	NoticeAll(text string)
+	Redact(r ircd.Redaction)
 }
 
 // Bridge is the running bridge. Create it with New, give it the IRC server with Attach, then Run.
 type Bridge struct {
-	cfg Config
-	dc  *directus.Client
-	log zerolog.Logger
-	srv Server
+	cfg     Config
+	dc      *directus.Client
+	log     zerolog.Logger
+	srv     Server
+	metrics *Metrics // nil-safe
 
-	dir      *directory
-	throttle *throttle
-	gate     *loginGate
-	delivery *delivery
-	accounts *accounts
+	dir        *directory
+	throttle   *throttle
+	gate       *loginGate
+	delivery   *delivery
+	accounts   *accounts
+	redactions *redactions
 
 	heldTotal atomic.Int64           // messages held by all accounts
 	wake      chan struct{}          // Directus is back: create held messages
@@ -88,6 +93,7 @@ type Bridge struct {
 
 	online  atomic.Bool
 	everUp  atomic.Bool
+	up      chan struct{} // closed when the subscription is first live
 	closing atomic.Bool
 }
 
@@ -106,22 +112,28 @@ func New(cfg Config, dc *directus.Client, log zerolog.Logger) *Bridge {
 		cfg.LoginQueueTimeout = 5 * time.Minute
 	}
 	b := &Bridge{
-		cfg:      cfg,
-		dc:       dc,
-		log:      log,
-		dir:      newDirectory(cfg.EmailDomain),
-		throttle: newThrottle(cfg.FailuresPerAddress, cfg.FailuresPerAccount, cfg.FailureWindow),
-		gate:     newLoginGate(cfg.LoginConcurrency),
-		accounts: newAccounts(),
-		delivery: newDelivery(cfg.History),
-		wake:     make(chan struct{}, 1),
+		cfg:        cfg,
+		dc:         dc,
+		log:        log,
+		dir:        newDirectory(cfg.EmailDomain),
+		throttle:   newThrottle(cfg.FailuresPerAddress, cfg.FailuresPerAccount, cfg.FailureWindow),
+		gate:       newLoginGate(cfg.LoginConcurrency),
+		accounts:   newAccounts(),
+		delivery:   newDelivery(cfg.History),
+		redactions: newRedactions(),
+		wake:       make(chan struct{}, 1),
+		up:         make(chan struct{}),
 	}
 	b.life, b.stop = context.WithCancel(context.Background())
+	b.metrics = cfg.Metrics.observe(b)
 	return b
 }
 
 // Attach gives the bridge the IRC server it delivers to. Call it before Run.
 func (b *Bridge) Attach(s Server) { b.srv = s }
+
+// Up is closed once the Directus subscription has been live (the daemon is ready to serve).
+func (b *Bridge) Up() <-chan struct{} { return b.up }
 
 // Ready reports whether the Directus subscription is live.
 func (b *Bridge) Ready() bool { return b.online.Load() }

@@ -12,6 +12,7 @@ import (
 	"github.com/ergochat/irc-go/ircmsg"
 
 	"github.com/directus-ircd/directus-ircd/internal/config"
+	"github.com/directus-ircd/directus-ircd/internal/dtest"
 	"github.com/directus-ircd/directus-ircd/internal/irctest"
 )
 
@@ -204,10 +205,14 @@ func TestWebTextCannotInjectIRC(t *testing.T) {
 	carol.send("hi\r\nQUIT :injected")
 	expectPrivmsg(t, alice, "Carol", "hi")
 	expectPrivmsg(t, alice, "Carol", "QUIT :injected")
-	carol.send("nul\x00byte")
-	m := alice.Expect("PRIVMSG")
-	if strings.ContainsRune(text(m), 0) || !strings.HasPrefix(text(m), "nul") {
-		t.Fatalf("NUL text arrived as %q", text(m))
+	// Only SQLite stores a NUL: PostgreSQL's text cannot hold one (Directus 12.4 then leaves the
+	// WebSocket create unanswered), so there no such message can reach the bridge.
+	if s.dx.DB == dtest.SQLite {
+		carol.send("nul\x00byte")
+		m := alice.Expect("PRIVMSG")
+		if strings.ContainsRune(text(m), 0) || !strings.HasPrefix(text(m), "nul") {
+			t.Fatalf("NUL text arrived as %q", text(m))
+		}
 	}
 	carol.send("still here?")
 	expectPrivmsg(t, alice, "Carol", "still here?")
@@ -304,8 +309,20 @@ func TestGuests(t *testing.T) {
 	guest.Send("PRIVMSG", channel, "hello as a guest")
 	noPrivmsgs(t, guest)
 	expectPrivmsg(t, alice, "dan|guest", "hello as a guest")
-	if it := carol.created("<dan|guest> hello as a guest"); it["irc_nick"] != "dan|guest" {
+	it := carol.created("<dan|guest> hello as a guest")
+	if it["irc_nick"] != "dan|guest" {
 		t.Fatalf("guest post stored as %v", it)
+	}
+	// A guest's CHATHISTORY is read with the bridge's token; without batch and server-time
+	// it gets plain lines with the time in the text.
+	guest.Send("CHATHISTORY", "LATEST", channel, "*", "5")
+	hist := irctest.Privmsgs(guest.Sync(), channel)
+	if len(hist) != 1 || from(hist[0]) != "dan|guest" || !strings.HasSuffix(text(hist[0]), "] hello as a guest") {
+		t.Fatalf("guest's CHATHISTORY = %v", hist)
+	}
+	guest.Send("REDACT", channel, jsonID(it["id"]))
+	if m := guest.Expect("FAIL"); m.Params[1] != "REDACT_FORBIDDEN" {
+		t.Fatalf("guest REDACT: %v", m.Params)
 	}
 }
 

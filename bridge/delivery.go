@@ -181,21 +181,27 @@ func (b *Bridge) deliverUpdate(it item, onlyKnown bool) {
 	b.srv.Broadcast(ircd.Message{Command: "NOTICE", Text: fmt.Sprintf("[edit] %s edited a message, now: %s", m.Nick, text)}, nil)
 }
 
-// deliverDelete tells IRC that a message was deleted.
+// deliverDelete tells IRC that a message was deleted, once: clients with
+// draft/message-redaction get a REDACT (from the IRC user who deleted it, else from the
+// server), the others a NOTICE quoting it.
 func (b *Bridge) deliverDelete(id string) {
+	r, first := b.redactions.claim(id)
+	if !first {
+		return
+	}
 	d := b.delivery
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	text := fmt.Sprintf("[delete] A message was deleted (id %s)", id)
+	r.Notice = fmt.Sprintf("[delete] A message was deleted (id %s)", id)
 	for i := range d.history {
 		if d.history[i].id == id {
 			h := d.history[i].msg
-			text = fmt.Sprintf("[delete] A message by %s was deleted: %s", h.Nick, oneLine(h.Text, noticeExcerpt))
+			r.Notice = fmt.Sprintf("[delete] A message by %s was deleted: %s", h.Nick, oneLine(h.Text, noticeExcerpt))
 			d.history = append(d.history[:i:i], d.history[i+1:]...)
 			break
 		}
 	}
-	b.srv.Broadcast(ircd.Message{Command: "NOTICE", Text: text}, nil)
+	b.srv.Redact(r)
 }
 
 // noticeExcerpt is the most bytes of a message quoted in an edit or delete NOTICE: with the

@@ -23,7 +23,7 @@ const (
 // token contains no colon).
 const tokenPassPrefix = "token:"
 
-var errLoginRequired = &ircd.UserError{Text: "This server requires a login: use SASL PLAIN with your Directus email and password, or PASS email:password"}
+var errLoginRequired = &ircd.UserError{Text: "This server requires a login: use SASL PLAIN with your Directus email and password, or PASS email:password", Reason: "login_required"}
 
 // AuthenticatePlain implements ircd.Backend: SASL PLAIN with the Directus email (or the
 // local part for login.email_domain) and password. An authzid other than the authcid would
@@ -31,7 +31,7 @@ var errLoginRequired = &ircd.UserError{Text: "This server requires a login: use 
 func (b *Bridge) AuthenticatePlain(ctx context.Context, req ircd.AuthRequest) (*ircd.Identity, error) {
 	if req.Authzid != "" && req.Authzid != req.Authcid &&
 		!strings.EqualFold(b.dir.loginEmail(req.Authzid), b.dir.loginEmail(req.Authcid)) {
-		return nil, &ircd.UserError{Text: "SASL authorization identity must be empty or the same as the login name"}
+		return nil, &ircd.UserError{Text: "SASL authorization identity must be empty or the same as the login name", Reason: "malformed"}
 	}
 	return b.passwordLogin(ctx, req.Addr, req.Authcid, req.Password, req.Notice)
 }
@@ -41,13 +41,13 @@ func (b *Bridge) AuthenticatePlain(ctx context.Context, req ircd.AuthRequest) (*
 func (b *Bridge) Register(ctx context.Context, reg ircd.Registration) (*ircd.Identity, error) {
 	if b.cfg.ServerPassword != "" {
 		if !reg.HasPass || subtle.ConstantTimeCompare([]byte(reg.Pass), []byte(b.cfg.ServerPassword)) != 1 {
-			return nil, &ircd.UserError{Text: "Wrong or missing server password (PASS)"}
+			return nil, &ircd.UserError{Text: "Wrong or missing server password (PASS)", Reason: "server_password"}
 		}
 		if reg.Login != nil {
 			return reg.Login, nil
 		}
 		if !b.cfg.Guests {
-			return nil, &ircd.UserError{Text: "This server requires a login: use SASL PLAIN with your Directus email and password"}
+			return nil, &ircd.UserError{Text: "This server requires a login: use SASL PLAIN with your Directus email and password", Reason: "login_required"}
 		}
 		return b.guest(reg)
 	}
@@ -79,7 +79,7 @@ type loginFlight struct {
 
 func (b *Bridge) passwordLogin(ctx context.Context, addr netip.Addr, name, password string, notice func(string)) (*ircd.Identity, error) {
 	if name == "" || password == "" {
-		return nil, &ircd.UserError{Text: "Login needs a name and a password"}
+		return nil, &ircd.UserError{Text: "Login needs a name and a password", Reason: "malformed"}
 	}
 	email := b.dir.loginEmail(name)
 	key := strings.ToLower(email)
@@ -96,7 +96,7 @@ func (b *Bridge) passwordLogin(ctx context.Context, addr netip.Addr, name, passw
 			select {
 			case <-f.done:
 			case <-ctx.Done():
-				return nil, &ircd.UserError{Text: "Login abandoned", Cause: ctx.Err()}
+				return nil, &ircd.UserError{Text: "Login abandoned", Cause: ctx.Err(), Reason: "abandoned"}
 			}
 			if hmac.Equal(f.verifier, v) && f.err != nil {
 				return nil, f.err
@@ -122,14 +122,14 @@ func (b *Bridge) passwordLogin(ctx context.Context, addr netip.Addr, name, passw
 func (b *Bridge) loginAtDirectus(ctx context.Context, addr netip.Addr, key, email, password string, v []byte, notice func(string)) (*account, error) {
 	att, refusal := b.throttle.begin(addr, key)
 	if att == nil {
-		return nil, &ircd.UserError{Text: refusal}
+		return nil, &ircd.UserError{Text: refusal, Reason: "throttled"}
 	}
 	qctx, cancel := context.WithTimeout(ctx, b.cfg.LoginQueueTimeout)
 	release, err := b.gate.acquire(qctx, notice)
 	cancel()
 	if err != nil {
 		att.end(loginUndecided)
-		return nil, &ircd.UserError{Text: "The server is busy with other logins; try again in a minute", Cause: err}
+		return nil, &ircd.UserError{Text: "The server is busy with other logins; try again in a minute", Cause: err, Reason: "busy"}
 	}
 	// Not tied to the client: a login that Directus completes after the client left is
 	// still logged out, when its account ends.
@@ -141,10 +141,10 @@ func (b *Bridge) loginAtDirectus(ctx context.Context, addr netip.Addr, key, emai
 		switch {
 		case errors.Is(err, directus.ErrInvalidOTP):
 			att.end(loginFailed)
-			return nil, &ircd.UserError{Text: "This Directus account uses two-factor authentication, which IRC logins cannot do: log in with a static token (PASS token:<token>) instead", Cause: err}
+			return nil, &ircd.UserError{Text: "This Directus account uses two-factor authentication, which IRC logins cannot do: log in with a static token (PASS token:<token>) instead", Cause: err, Reason: "otp_required"}
 		case errors.Is(err, directus.ErrInvalidCredentials):
 			att.end(loginFailed)
-			return nil, &ircd.UserError{Text: "Invalid email or password (or the Directus account is not active)", Cause: err}
+			return nil, &ircd.UserError{Text: "Invalid email or password (or the Directus account is not active)", Cause: err, Reason: "bad_credentials"}
 		}
 		att.end(loginUndecided)
 		return nil, unreachable(err)
@@ -177,7 +177,7 @@ func (b *Bridge) logoutLater(sess *directus.Session) {
 func (b *Bridge) tokenLogin(addr netip.Addr, token string) (*ircd.Identity, error) {
 	att, refusal := b.throttle.begin(addr, tokenAccount(token))
 	if att == nil {
-		return nil, &ircd.UserError{Text: refusal}
+		return nil, &ircd.UserError{Text: refusal, Reason: "throttled"}
 	}
 	ctx, cancel := b.requestContext()
 	defer cancel()
@@ -186,7 +186,7 @@ func (b *Bridge) tokenLogin(addr netip.Addr, token string) (*ircd.Identity, erro
 	switch {
 	case errors.Is(err, directus.ErrInvalidCredentials):
 		att.end(loginFailed)
-		return nil, &ircd.UserError{Text: "Invalid Directus token", Cause: err}
+		return nil, &ircd.UserError{Text: "Invalid Directus token", Cause: err, Reason: "bad_credentials"}
 	case err != nil:
 		var ue *ircd.UserError
 		if errors.As(err, &ue) && ue.Cause == nil {
@@ -218,7 +218,7 @@ func (b *Bridge) identify(ctx context.Context, a *account, token string) error {
 	case err == nil:
 		a.canRead = true
 	case errors.Is(err, directus.ErrForbidden):
-		return &ircd.UserError{Text: "Your Directus role may not read " + b.cfg.Collection + ", so it cannot use this chat; ask an administrator"}
+		return &ircd.UserError{Text: "Your Directus role may not read " + b.cfg.Collection + ", so it cannot use this chat; ask an administrator", Reason: "may_not_read"}
 	default:
 		return unreachable(err)
 	}
@@ -292,7 +292,7 @@ func (b *Bridge) Disconnected(c *ircd.Client) {
 }
 
 func unreachable(err error) error {
-	return &ircd.UserError{Text: "Directus is unreachable or failed; try again later", Cause: err}
+	return &ircd.UserError{Text: "Directus is unreachable or failed; try again later", Cause: err, Reason: "directus_unreachable"}
 }
 
 func roundUp(d time.Duration) time.Duration {

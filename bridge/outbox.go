@@ -18,6 +18,7 @@ import (
 func (a *account) hold(e *outEntry) (ircd.Posted, error) {
 	b := a.b
 	refuse := func(why string) (ircd.Posted, error) {
+		b.metrics.refused(refusedQueueFull)
 		b.delivery.removePending(e.key)
 		return ircd.Posted{}, &ircd.UserError{Text: "Directus is unreachable and " + why + "; message not sent: " + quoteExcerpt(e.text)}
 	}
@@ -54,6 +55,7 @@ func (a *account) flush(ctx context.Context) {
 	b := a.b
 	now := time.Now()
 	for len(a.held) > 0 && now.Sub(a.held[0].at) > b.cfg.QueueMaxWait {
+		b.metrics.refused(refusedHeldTooLong)
 		a.refuseHeld(a.popHeld(), fmt.Sprintf("Directus unreachable for more than %s", b.cfg.QueueMaxWait))
 	}
 	for len(a.held) > 0 && ctx.Err() == nil && b.online.Load() {
@@ -71,6 +73,7 @@ func (a *account) flush(ctx context.Context) {
 		default:
 			a.popHeld()
 			b.delivery.removePending(e.key)
+			b.metrics.refused(createRefusal(err))
 			a.refuseHeld(e, ircd.UserText(err))
 			if reason := ircd.DisconnectReason(err); reason != "" {
 				e.c.Disconnect(reason)
@@ -149,6 +152,7 @@ func (a *account) drain(ctx context.Context) {
 	for len(a.held) > 0 {
 		e := a.popHeld()
 		a.b.delivery.removePending(e.key)
+		a.b.metrics.refused(refusedShuttingDown)
 		a.refuseHeld(e, "server shutting down")
 	}
 	a.maybeEnd()

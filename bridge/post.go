@@ -20,15 +20,18 @@ import (
 func (b *Bridge) Post(ctx context.Context, c *ircd.Client, out ircd.Outgoing) (ircd.Posted, error) {
 	a := acctOf(c)
 	if a == nil {
+		b.metrics.refused(refusedNotLoggedIn)
 		return ircd.Posted{}, &ircd.UserError{Text: "Not logged in"}
 	}
 	if a.guest && !b.cfg.GuestsMayPost {
+		b.metrics.refused(refusedGuest)
 		return ircd.Posted{}, &ircd.UserError{Text: "Guests may read but not write here; log in with SASL to write"}
 	}
 	e := b.newEntry(a, c, out)
 	var res ircd.Posted
 	var err error
 	if !a.call(func() { res, err = a.post(e) }) {
+		b.metrics.refused(refusedSessionEnded)
 		return ircd.Posted{}, &ircd.UserError{Text: "Your session has ended; message not sent: " + quoteExcerpt(e.text)}
 	}
 	return res, namingMessage(err, e.text)
@@ -52,6 +55,7 @@ func namingMessage(err error, text string) error {
 func (a *account) post(e *outEntry) (ircd.Posted, error) {
 	b := a.b
 	if b.closing.Load() {
+		b.metrics.refused(refusedShuttingDown)
 		return ircd.Posted{}, &ircd.UserError{Text: "Server shutting down; message not sent: " + quoteExcerpt(e.text)}
 	}
 	if !b.online.Load() || len(a.held) > 0 {
@@ -67,6 +71,7 @@ func (a *account) post(e *outEntry) (ircd.Posted, error) {
 		e.maybeSent = true
 		return a.hold(e)
 	default:
+		b.metrics.refused(createRefusal(err))
 		b.delivery.removePending(e.key)
 		return ircd.Posted{}, err
 	}
@@ -106,8 +111,9 @@ func (b *Bridge) newEntry(a *account, c *ircd.Client, out ircd.Outgoing) *outEnt
 // did not arrive may still have happened: it is looked up by its irc_key rather than
 // repeated. The key stays pending until the item is delivered or refused, so a create that
 // timed out and then arrives by the subscription is not echoed to its sender.
-func (a *account) create(e *outEntry) (item, error) {
+func (a *account) create(e *outEntry) (_ item, err error) {
 	b := a.b
+	defer b.metrics.created(time.Now(), &err)
 	ctx, cancel := b.requestContext()
 	defer cancel()
 	if e.maybeSent {

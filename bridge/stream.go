@@ -39,6 +39,10 @@ func (h streamHandler) Connected(ctx context.Context, k *directus.Conn, init dir
 		b.reconcile(items)
 	}
 	wasUp := b.everUp.Swap(true)
+	if !wasUp {
+		close(b.up)
+	}
+	b.metrics.connected(wasUp)
 	if !b.online.Swap(true) && wasUp {
 		b.srv.NoticeAll("Directus is reachable again; held messages are being sent")
 		b.log.Info().Msg("directus reachable again")
@@ -56,6 +60,7 @@ func (b *Bridge) backfill(ctx context.Context, k *directus.Conn) error {
 	if err != nil {
 		return fmt.Errorf("back-fill %s: %w", b.cfg.Collection, err)
 	}
+	b.metrics.backfilled(len(raws))
 	n := 0
 	for _, it := range b.decodeAll(raws) {
 		if b.deliverCreate(it, nil, true) {

@@ -8,6 +8,10 @@
 #   dev/directus.sh reset     stop it and wipe its data
 #   dev/directus.sh status    print whether it runs
 #
+# DIRECTUS_DB=postgres puts Directus on the checkout's PostgreSQL 15 (dev/postgres.sh, started on demand,
+# left running: `dev/postgres.sh stop`) instead of SQLite: the template is the database directus_template,
+# `start` uses the database $DIRECTUS_PG_DATABASE (default directus_dev), `reset` drops it.
+#
 # The install (about 900 MB, minutes) lives outside the clone, under
 # ${XDG_CACHE_HOME:-$HOME/.cache}/directus-ircd/, keyed by version, so fresh clones reuse it.
 # .directus/ in the checkout holds the symlink to it, the database and runtime files.
@@ -24,6 +28,11 @@ template_db=$here/.directus/template.db
 port=${DIRECTUS_PORT:-8055}
 admin_email=${DIRECTUS_ADMIN_EMAIL:-admin@example.com}
 admin_password=${DIRECTUS_ADMIN_PASSWORD:-adminpass}
+db=${DIRECTUS_DB:-sqlite}
+case $db in sqlite | postgres) ;; *) echo "directus.sh: DIRECTUS_DB must be sqlite or postgres, not $db" >&2; exit 2 ;; esac
+pg() { "$here/dev/postgres.sh" "$@"; }
+pg_template=directus_template
+pg_dev_db=${DIRECTUS_PG_DATABASE:-directus_dev}
 
 log() { printf 'directus.sh: %s\n' "$*" >&2; }
 
@@ -63,15 +72,17 @@ link_install() {
   ln -sfn "$install_dir" "$state/install"
 }
 
-# write_env DIR PORT: the .env Directus reads from its working directory.
+# write_env DIR PORT [DATABASE]: the .env Directus reads from its working directory; DATABASE
+# names the PostgreSQL database (DIRECTUS_DB=postgres), SQLite uses DIR/data.db.
 write_env() {
-  local dir=$1 p=$2
-  cat > "$dir/.env" <<ENV
+  local dir=$1 p=$2 database=${3:-}
+  {
+    if [ "$db" = postgres ]; then pg directus-env "$database"; else printf 'DB_CLIENT=sqlite3\nDB_FILENAME=%s\n' "$dir/data.db"; fi
+  } > "$dir/.env"
+  cat >> "$dir/.env" <<ENV
 HOST=127.0.0.1
 PORT=$p
 PUBLIC_URL=http://127.0.0.1:$p
-DB_CLIENT=sqlite3
-DB_FILENAME=$dir/data.db
 SECRET=directus-ircd-local-development-secret-0123456789
 WEBSOCKETS_ENABLED=true
 TELEMETRY=false
@@ -90,15 +101,41 @@ ENV
 # template: a bootstrapped database that tests and `start` copy instead of bootstrapping (10 s) each time.
 template() {
   install
+  if [ "$db" = postgres ]; then pg_template; return; fi
   if [ -f "$template_db" ]; then return 0; fi
   local dir=$here/.directus/template-work
   rm -rf "$dir"; mkdir -p "$dir"
   write_env "$dir" 0
-  log "bootstrapping template database"
-  (cd "$dir" && PATH="$(node_bin):$PATH" node "$(run_js)" bootstrap > "$dir/bootstrap.log" 2>&1) ||
-    { cat "$dir/bootstrap.log" >&2; exit 1; }
+  bootstrap "$dir"
   mkdir -p "$(dirname "$template_db")"
   mv "$dir/data.db" "$template_db"
+  rm -rf "$dir"
+}
+
+bootstrap() {
+  local dir=$1
+  log "bootstrapping template database ($db)"
+  (cd "$dir" && PATH="$(node_bin):$PATH" node "$(run_js)" bootstrap > "$dir/bootstrap.log" 2>&1) ||
+    { cat "$dir/bootstrap.log" >&2; exit 1; }
+}
+
+pg_has_db() { [ "$(pg psql -tA -c "SELECT count(*) FROM pg_database WHERE datname = '$1'")" = 1 ]; }
+
+# pg_template: the database directus_template, bootstrapped under another name and renamed when complete,
+# so an interrupted bootstrap never leaves a half template. Tests clone it (CREATE DATABASE … TEMPLATE).
+pg_template() {
+  pg start
+  if pg_has_db "$pg_template"; then return 0; fi
+  [ -f "$install_dir/node_modules/pg/package.json" ] ||
+    { log "the Directus install has no pg driver; remove $install_dir and run again"; exit 1; }
+  local dir=$here/.directus/template-work-pg work=${pg_template}_work
+  rm -rf "$dir"; mkdir -p "$dir"
+  pg psql -c "DROP DATABASE IF EXISTS $work" -c "CREATE DATABASE $work"
+  write_env "$dir" 0 "$work"
+  bootstrap "$dir"
+  # No connections allowed: CREATE DATABASE … TEMPLATE fails while anyone is connected to the template.
+  pg psql -c "ALTER DATABASE $work RENAME TO $pg_template" \
+    -c "ALTER DATABASE $pg_template WITH IS_TEMPLATE true ALLOW_CONNECTIONS false"
   rm -rf "$dir"
 }
 
@@ -109,8 +146,12 @@ start() {
   local dir=$state/run
   if pid_alive; then log "already running (pid $(cat "$dir/pid")) on port $(cat "$dir/port")"; return 0; fi
   mkdir -p "$dir"
-  [ -f "$dir/data.db" ] || cp "$template_db" "$dir/data.db"
-  write_env "$dir" "$port"
+  if [ "$db" = postgres ]; then
+    pg_has_db "$pg_dev_db" || pg psql -c "CREATE DATABASE $pg_dev_db TEMPLATE $pg_template"
+  else
+    [ -f "$dir/data.db" ] || cp "$template_db" "$dir/data.db"
+  fi
+  write_env "$dir" "$port" "$pg_dev_db"
   echo "$port" > "$dir/port"
   # exec: the recorded pid is node itself, so `stop` ends Directus and nothing else.
   (cd "$dir" && PATH="$(node_bin):$PATH" exec nohup node "$(run_js)" start > "$dir/directus.log" 2>&1) &
@@ -142,7 +183,10 @@ case "${1:-}" in
   template) template ;;
   start) start ;;
   stop) stop ;;
-  reset) stop; rm -rf "$state/run"; log "data wiped" ;;
+  reset)
+    stop; rm -rf "$state/run"
+    if [ "$db" = postgres ] && pg status >/dev/null; then pg psql -c "DROP DATABASE IF EXISTS $pg_dev_db WITH (FORCE)"; fi
+    log "data wiped" ;;
   status) if pid_alive; then echo "running pid $(cat "$state/run/pid") port $(cat "$state/run/port")"; else echo stopped; exit 1; fi ;;
   install-dir) echo "$install_dir" ;;
   *) echo "usage: $0 install|template|start|stop|reset|status|install-dir" >&2; exit 2 ;;

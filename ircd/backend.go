@@ -125,6 +125,7 @@ type UserError struct {
 	Text       string // shown to the user
 	Cause      error  // logged, never shown
 	Disconnect string // from Post: if set, the connection is closed with this reason after Text
+	Reason     string // a short fixed token for metrics (login_failures_total{reason}); "" counts as "refused"
 }
 
 func (e *UserError) Error() string {

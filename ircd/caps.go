@@ -26,6 +26,9 @@ const (
 	capSetname
 	capStandardReplies
 	capUserhostInNames
+	capChathistory
+	capRedaction
+	capMultiline
 )
 
 // capability is one advertised capability.
@@ -42,6 +45,9 @@ var capabilities = []capability{
 	{"away-notify", capAwayNotify, ""},
 	{"batch", capBatch, ""},
 	{"cap-notify", capCapNotify, ""},
+	{"draft/chathistory", capChathistory, ""},
+	{"draft/message-redaction", capRedaction, ""},
+	{"draft/multiline", capMultiline, multilineCapValue},
 	{"echo-message", capEchoMessage, ""},
 	{"extended-join", capExtendedJoin, ""},
 	{"labeled-response", capLabeledResponse, ""},

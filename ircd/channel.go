@@ -100,6 +100,9 @@ func (c *Client) join() {
 		c.numeric(rplTopicWhoTime, cfg.Channel, topicBy, strconv.FormatInt(topicTime.Unix(), 10))
 	}
 	c.sendNames(names)
+	if c.hasCap(capChathistory) {
+		history = nil // it asks for history itself (CHATHISTORY), as with ergo
+	}
 	seen := c.replayHistory(history)
 	c.releaseHeld(seen)
 }

@@ -22,6 +22,8 @@ func init() {
 	commands = map[string]command{
 		"AUTHENTICATE": {handleAUTHENTICATE, true, 1},
 		"AWAY":         {handleAWAY, false, 0},
+		"BATCH":        {handleBATCH, false, 1},
+		"CHATHISTORY":  {handleCHATHISTORY, false, 1},
 		"CAP":          {handleCAP, true, 1},
 		"INFO":         {handleINFO, false, 0},
 		"ISON":         {handleISON, false, 1},
@@ -39,6 +41,7 @@ func init() {
 		"PONG":         {handlePONG, true, 0},
 		"PRIVMSG":      {handlePRIVMSG, false, 0},
 		"QUIT":         {handleQUIT, true, 0},
+		"REDACT":       {handleREDACT, false, 2},
 		"SETNAME":      {handleSETNAME, false, 1},
 		"TAGMSG":       {handleTAGMSG, false, 1},
 		"TIME":         {handleTIME, false, 0},
@@ -107,6 +110,7 @@ func (c *Client) dispatch(msg *ircmsg.Message) {
 		c.numeric(errNotRegistered, "You have not registered")
 	case len(msg.Params) < cmd.minParams || cmd.minParams > 0 && msg.Params[0] == "":
 		c.numeric(errNeedMoreParams, msg.Command, "Not enough parameters")
+	case c.multilineLine(msg):
 	default:
 		cmd.handler(c, msg)
 	}

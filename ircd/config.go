@@ -47,6 +47,10 @@ type Config struct {
 	// WriteTimeout bounds one write to a client; a client that does not take its data in time
 	// is dropped.
 	WriteTimeout time.Duration
+
+	// Metrics receives the server's counters (NewMetrics); nil records nothing. Read once by
+	// NewServer.
+	Metrics *Metrics
 }
 
 // Protocol limits, advertised in RPL_ISUPPORT.
@@ -127,10 +131,12 @@ func isupportTokens(cfg *Config) []string {
 		"CHANMODES=,,,nt",
 		"CHANNELLEN=" + n(channelLen),
 		"CHANTYPES=#",
+		"CHATHISTORY=" + n(maxHistoryLimit),
 		"HOSTLEN=" + n(hostLen),
 		"KICKLEN=" + n(kickLen),
 		"MAXTARGETS=" + n(maxTargets),
 		"MODES=1",
+		"MSGREFTYPES=msgid,timestamp",
 		"NETWORK=" + isupportEscape(cfg.Network),
 		"NICKLEN=" + n(nickLen),
 		"PREFIX=",

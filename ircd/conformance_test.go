@@ -4,17 +4,17 @@ import (
 	"context"
 	"net"
 	"slices"
-
-	"github.com/ergochat/irc-go/ircmsg"
 	"strings"
 	"testing"
+
+	"github.com/ergochat/irc-go/ircmsg"
 )
 
 func TestDuplicateTargetsDeliverOnce(t *testing.T) {
 	e := newTestEnv(t, nil)
 	alice, bob := twoUsers(t, e)
 	alice.send("PRIVMSG #chat,#chat,#CHAT,#Chat :once")
-	alice.sync() // handled (and delivered) before bob's PING below
+	alice.sync() // the deliveries to bob are queued before alice's PONG
 	if got := cmdNames(bob.sync()); !slices.Equal(got, []string{"PRIVMSG"}) {
 		t.Errorf("bob got %v for one message to #chat four times", got)
 	}

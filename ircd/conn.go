@@ -70,6 +70,7 @@ type Client struct {
 	reg     regState
 	limiter *rate.Limiter
 	lag     time.Duration // fakelag accumulated in the current run of over-budget lines
+	ml      *multiline    // an open draft/multiline batch
 
 	// Guarded by s.mu.
 	u         *user     // the nick this connection shares, nil before registration
@@ -277,6 +278,7 @@ func (c *Client) enqueue(lines [][]byte, id string, hold bool) {
 		return
 	}
 	c.qmu.Unlock()
+	c.s.metrics.sendQDrop()
 	c.closeWith("SendQ exceeded", true)
 }
 

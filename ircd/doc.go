@@ -103,11 +103,12 @@
 //
 // CAP, PASS, NICK, USER, AUTHENTICATE, PING, PONG, QUIT, JOIN, PART, NAMES, TOPIC, MODE, WHO
 // (with WHOX), WHOIS, USERHOST, ISON, AWAY, LIST, MOTD, LUSERS, VERSION, TIME, INFO, PRIVMSG,
-// NOTICE, TAGMSG, SETNAME. Others get 421.
+// NOTICE, TAGMSG, SETNAME, CHATHISTORY, REDACT, BATCH. Others get 421.
 //
 //   - JOIN of the channel asks Backend.Join; a refusal is 474 with UserText. The joiner gets the
 //     JOIN, 332/333, 353/366 and the history replay, then what was said while Backend.Join ran
-//     (held for it, without what the history already had, by msgid). Any other channel: 403
+//     (held for it, without what the history already had, by msgid). A client with
+//     draft/chathistory gets no replay (as with ergo): it asks for history with CHATHISTORY. Any other channel: 403
 //     "No such channel; this server has only #chat". JOIN 0 parts.
 //   - TOPIC shows the configured topic (332/333, 331 when empty); setting it is 482. Reload
 //     changes it with a TOPIC from the server.
@@ -134,6 +135,35 @@
 //   - TAGMSG (with message-tags) is relayed directly, never stored: to the channel's joined
 //     connections with message-tags, or to a nick's connections. Client-only tags on channel
 //     PRIVMSG/NOTICE are passed to the backend in Outgoing.Tags.
+//   - CHATHISTORY LATEST <channel> <*|ref> <limit>, BEFORE|AFTER|AROUND <channel> <ref> <limit>,
+//     BETWEEN <channel> <ref> <ref> <limit>, TARGETS <timestamp> <timestamp> <limit>
+//     (draft/chathistory; any registered client may use it). A ref is msgid=<id> or
+//     timestamp=<RFC 3339 time> (ISUPPORT MSGREFTYPES=msgid,timestamp). The limit is capped at
+//     100 (ISUPPORT CHATHISTORY=100). The backend must implement HistoryBackend; it returns the
+//     messages oldest first, and they are sent like the JOIN replay (split and cut to
+//     Config.MaxLines, time/msgid/account tags) in a chathistory batch, an empty batch when
+//     there are none; TARGETS answers "CHATHISTORY TARGETS <channel> <time of its newest
+//     message>" in a draft/chathistory-targets batch. Refusals: FAIL CHATHISTORY
+//     INVALID_PARAMS (unknown subcommand, missing parameters, limit not a positive number),
+//     INVALID_TARGET <subcommand> <target> (not the channel), INVALID_MSGREFTYPE <subcommand>
+//     <ref> (not msgid= or timestamp=, or a msgid in TARGETS), MESSAGE_ERROR <subcommand>
+//     <channel> [<ref>] (a msgid the client cannot see: ErrUnknownMsgID; the backend failed;
+//     no HistoryBackend).
+//   - REDACT <channel> <msgid> [:reason] (draft/message-redaction) asks the backend
+//     (Redactor) to delete the message; the backend announces it with Server.Redact: a REDACT
+//     from the deleter (the server when unknown) to members with draft/message-redaction, the
+//     Redaction's Notice as a server NOTICE to the others. Refusals: FAIL REDACT <code>
+//     <target> <msgid> :reason with INVALID_TARGET, UNKNOWN_MSGID (ErrUnknownMsgID),
+//     REDACT_FORBIDDEN (ErrRedactForbidden, or no Redactor), TEMPORARILY_UNAVAILABLE (other
+//     backend errors).
+//   - BATCH +<id> draft/multiline <channel> … BATCH -<id> (draft/multiline, value
+//     max-bytes=4096,max-lines=20): the PRIVMSG (or NOTICE) lines tagged batch=<id> are joined
+//     with line breaks (without one for a line tagged draft/multiline-concat) and posted as
+//     ONE Outgoing when the batch closes, with the BATCH line's client tags. Refusals, at the
+//     close and with nothing posted: FAIL BATCH MULTILINE_MAX_LINES, MULTILINE_MAX_BYTES,
+//     MULTILINE_INVALID_TARGET (a line to another target, or a batch not to the channel),
+//     MULTILINE_INVALID (PRIVMSG and NOTICE mixed, no text, another batch type, a second
+//     open batch, closing an unknown batch).
 //
 // # Capabilities
 //
@@ -142,14 +172,16 @@
 // sender's own connection gets its message back after Post succeeds, with the msgid and time
 // of the stored message, or at once for private messages and held channel messages),
 // extended-join, labeled-response, message-tags, multi-prefix (no prefixes exist: PREFIX= is
-// empty), sasl=PLAIN, server-time, setname, standard-replies, userhost-in-names. chathistory
-// is not offered.
+// empty), sasl=PLAIN, server-time, setname, standard-replies, userhost-in-names,
+// draft/chathistory (CHATHISTORY, no JOIN replay), draft/message-redaction (REDACT),
+// draft/multiline (multiline batches both ways). These three are offered whatever the
+// backend; without HistoryBackend or Redactor the commands answer FAIL.
 //
 // labeled-response: a command with a label tag from a client that negotiated the capability
 // gets its replies labeled. One reply line carries the label (a PING's PONG, the echo of a
 // PRIVMSG with echo-message, an error numeric); several go in a BATCH +<ref>
-// labeled-response whose opening line carries the label (JOIN, WHO, NAMES; a history replay
-// is a chathistory batch nested in it); none is answered with "ACK" carrying the label (a
+// labeled-response whose opening line carries the label (JOIN, WHO, NAMES, CHATHISTORY; a
+// chathistory batch is nested in it); none is answered with "ACK" carrying the label (a
 // PRIVMSG without echo-message, PONG). A client without batch gets a reply of several lines
 // unlabeled. Deliveries from others that arrive meanwhile are never labeled; the lines JOIN
 // held come after its replies, inside the open batch but without its tag.
@@ -172,6 +204,13 @@
 // from the same source; the history replay is cut the same way. A Message with Command NOTICE
 // goes out as a NOTICE. Replayed history carries the time tag for server-time clients and a
 // "[15:04] " prefix (Config.HistoryTimeFormat) for the others.
+//
+// A live message whose text has several lines (not an ACTION) goes to clients with
+// draft/multiline and batch as one draft/multiline batch: the BATCH line carries msgid, time
+// and account, each text line is one PRIVMSG/NOTICE (a line too long for one IRC line is cut
+// into pieces, those after the first tagged draft/multiline-concat), cut to Config.MaxLines the
+// same way; the echo-message copy too. Other clients get the separate lines. History (JOIN
+// replay and CHATHISTORY) always sends separate lines, inside its chathistory batch.
 //
 // # Shutdown
 //

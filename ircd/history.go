@@ -1,52 +1,47 @@
 package ircd
 
 import (
-	"strconv"
 	"time"
-
-	"github.com/ergochat/irc-go/ircmsg"
 )
 
-// replayHistory sends the history Backend.Join returned to this client only, in order: in a
-// chathistory batch when the client has batch, with the time tag under server-time, else with a
-// "[time] " text prefix. It returns the msgids replayed.
+// replayHistory sends the history Backend.Join returned to this client only (see
+// sendHistoryBatch). It returns the msgids replayed.
 func (c *Client) replayHistory(history []Message) map[string]bool {
 	if len(history) == 0 {
 		return nil
 	}
+	seen := make(map[string]bool, len(history))
+	for i := range history {
+		if id := history[i].ID; id != "" {
+			seen[id] = true
+		}
+	}
+	c.sendHistoryBatch(history)
+	return seen
+}
+
+// sendHistoryBatch sends history to this client only, in order: in a chathistory batch when the
+// client has batch, with the time tag under server-time, else with a "[time] " text prefix.
+// Each message is split and cut like live traffic.
+func (c *Client) sendHistoryBatch(history []Message) {
 	s := c.s
 	cfg := s.cfg()
 	v := c.caps()
-	var extra map[string]string
-	batchID := ""
-	if v.has(capBatch) {
-		batchID = "h" + strconv.FormatUint(s.batchID.Add(1), 36)
-		extra = map[string]string{"batch": batchID}
-	}
-	seen := make(map[string]bool, len(history))
-	var lines [][]byte
-	s.mu.RLock()
-	for i := range history {
-		m := &history[i]
-		if m.ID != "" {
-			seen[m.ID] = true
+	c.inBatch("chathistory", []string{cfg.Channel}, func(extra map[string]string) [][]byte {
+		var lines [][]byte
+		s.mu.RLock()
+		defer s.mu.RUnlock()
+		for i := range history {
+			m := &history[i]
+			prefix := ""
+			if !v.has(capServerTime) && !m.Time.IsZero() {
+				prefix = "[" + historyTime(m.Time, cfg.HistoryTimeFormat) + "] "
+			}
+			cm := s.prepareLocked(m, cfg.Channel)
+			lines = append(lines, cm.lines(v, prefix, extra, s.serializer())...)
 		}
-		prefix := ""
-		if !v.has(capServerTime) && !m.Time.IsZero() {
-			prefix = "[" + historyTime(m.Time, cfg.HistoryTimeFormat) + "] "
-		}
-		cm := s.prepareLocked(m, cfg.Channel)
-		lines = append(lines, cm.lines(v, prefix, extra, s.serializer())...)
-	}
-	s.mu.RUnlock()
-	if batchID != "" {
-		c.send(ircmsg.MakeMessage(nil, cfg.ServerName, "BATCH", "+"+batchID, "chathistory", cfg.Channel))
-	}
-	c.replyLines(lines...)
-	if batchID != "" {
-		c.send(ircmsg.MakeMessage(nil, cfg.ServerName, "BATCH", "-"+batchID))
-	}
-	return seen
+		return lines
+	})
 }
 
 // historyTime formats a replayed message's time: with layout when configured, else the time of

@@ -64,6 +64,7 @@ func TestLabeledResponse(t *testing.T) {
 		{"no reply: ACK", false, true, "PONG :x", "ACK", false, ""},
 		{"JOIN: a batch", false, false, "JOIN #chat", "JOIN", true, "366"},
 		{"WHO: a batch", false, true, "WHO #chat", "352", true, "315"},
+		{"CHATHISTORY refused: the FAIL", false, true, "CHATHISTORY LATEST #chat * 10", "FAIL", false, ""},
 		{"an error: the numeric", false, true, "PART #other", "403", false, ""},
 	}
 	for _, tt := range tests {
@@ -127,5 +128,35 @@ func TestLabelNeedsTheCapability(t *testing.T) {
 	nobatch.send("@label=z PING :p")
 	if m := nobatch.expect("PONG"); tag(m, "label") != "z" {
 		t.Fatalf("single reply without batch: PONG %v", m.AllTags())
+	}
+}
+
+// A multiline batch is one command: the label of its BATCH + line labels the reply to the
+// whole batch (the echo, or ACK), sent when the batch closes.
+func TestLabeledMultilineBatch(t *testing.T) {
+	for _, echo := range []bool{true, false} {
+		e := newTestEnv(t, nil)
+		caps := []string{"labeled-response", "batch", "message-tags", "draft/multiline"}
+		if echo {
+			caps = append(caps, "echo-message")
+		}
+		alice := e.dial()
+		alice.registerSASL("a", "alice", "wonderland", caps...)
+		alice.joinChannel()
+		alice.send("@label=M BATCH +b draft/multiline #chat", "@batch=b PRIVMSG #chat :one",
+			"@batch=b PRIVMSG #chat :two", "BATCH -b")
+		lines, batched := alice.labeledReply("M")
+		switch {
+		case echo && (!batched || lines[0].Command != "BATCH" || lines[1].Command != "PRIVMSG"):
+			t.Errorf("echo: %v (labeled batch %v), want the multiline batch in a labeled batch", cmdNames(lines), batched)
+		case !echo && (batched || lines[0].Command != "ACK"):
+			t.Errorf("no echo: %v, want ACK", cmdNames(lines))
+		}
+		if rest := alice.sync(); len(rest) > 0 {
+			t.Errorf("after the labeled reply: %v", cmdNames(rest))
+		}
+		if n := e.b.postCount(); n != 1 {
+			t.Errorf("%d posts, want 1", n)
+		}
 	}
 }

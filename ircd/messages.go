@@ -95,6 +95,7 @@ func (c *Client) messageChannel(command, target, text string, tags map[string]st
 		}
 		out.Text, out.Action = rest, true
 	}
+	s.metrics.lineIn()
 	posted, err := s.backend.Post(c.ctx, c, out)
 	if err != nil {
 		c.log.Info().AnErr("cause", err).Msg("message refused")
@@ -117,6 +118,7 @@ func (c *Client) messageChannel(command, target, text string, tags map[string]st
 		cm := s.prepareLocked(&m, s.cfg().Channel)
 		s.mu.RUnlock()
 		cm.tags = tags
+		cm.batch = s.multilineBatchID(&m)
 		c.replyLines(cm.lines(c.caps(), "", nil, s.serializer())...)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/ergochat/irc-go/ircmsg"
 )
 
 // Casefold folds a nick or channel name for comparison (CASEMAPPING=ascii).
@@ -101,16 +103,8 @@ func withSuffix(nick, suffix string) string {
 	return truncateBytes(nick, room) + suffix
 }
 
-// truncateBytes cuts s to at most n bytes at a rune boundary.
-func truncateBytes(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
-}
+// truncateBytes cuts s to at most n bytes at a rune boundary (irc-go's helper).
+var truncateBytes = ircmsg.TruncateUTF8Safe
 
 // truncateRunes cuts s to at most n bytes at a rune boundary, after making it valid UTF-8.
 func truncateRunes(s string, n int) string {

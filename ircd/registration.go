@@ -131,6 +131,7 @@ func (c *Client) saslPlain(payload []byte) {
 	c.inBackend.Store(false)
 	if err != nil || id == nil {
 		c.log.Info().Str("authcid", req.Authcid).AnErr("cause", err).Msg("SASL login refused")
+		c.s.metrics.loginFailed(err)
 		c.saslFailed(UserText(err))
 		return
 	}
@@ -178,6 +179,7 @@ func (c *Client) tryRegister() {
 		r.pass = ""
 		if err != nil || id == nil {
 			c.log.Info().Str("nick", r.nick).AnErr("cause", err).Msg("registration refused")
+			c.s.metrics.loginFailed(err)
 			c.numeric(errPasswdMismatch, UserText(err))
 			c.Disconnect(UserText(err))
 			return
@@ -228,6 +230,7 @@ func (c *Client) claimNick() {
 		o.Registered(c)
 	}
 	c.log.Info().Str("nick", nick).Str("account", id.Account).Msg("registered")
+	c.s.metrics.registered(id)
 	c.welcome()
 	if c.s.cfg().AutoJoin {
 		c.join()

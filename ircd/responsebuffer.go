@@ -40,6 +40,25 @@ func (c *Client) labelReplies(msg *ircmsg.Message) {
 	}
 }
 
+// takeLabel removes the running command's label and returns it: the label of a client's
+// BATCH + is that of the whole batch, answered when the batch closes (useLabel).
+func (c *Client) takeLabel() string {
+	c.rb.mu.Lock()
+	defer c.rb.mu.Unlock()
+	label := c.rb.label
+	c.rb.label = ""
+	return label
+}
+
+// useLabel labels the running command's replies with a label taken earlier (takeLabel).
+func (c *Client) useLabel(label string) {
+	if label != "" {
+		c.rb.mu.Lock()
+		c.rb.label = label
+		c.rb.mu.Unlock()
+	}
+}
+
 // endReplies queues the command's replies, labeled, and stops collecting.
 func (c *Client) endReplies() { c.flushReplies(true) }
 

@@ -121,6 +121,7 @@ type chanMessage struct {
 	command string
 	tags    map[string]string // client-only tags, relayed to message-tags clients
 	cut     cutRule
+	batch   string // batch id when sent as draft/multiline (see asMultiline)
 
 	// The text split and cut, the same for every variant: computed once per prefix.
 	parts      []string
@@ -185,6 +186,9 @@ func (cm *chanMessage) lines(v capSet, textPrefix string, extra map[string]strin
 		cm.parts = cm.cut.apply(splitText(m.Text, budget, textPrefix), textPrefix)
 		cm.partsFor, cm.partsReady = textPrefix, true
 	}
+	if cm.asMultiline(v, extra) {
+		return cm.multilineLines(v, log)
+	}
 	parts := cm.parts
 	out := make([][]byte, 0, len(parts))
 	for i, part := range parts {
@@ -192,29 +196,35 @@ func (cm *chanMessage) lines(v capSet, textPrefix string, extra map[string]strin
 			part = "\x01ACTION " + part + "\x01"
 		}
 		msg := ircmsg.MakeMessage(extra, cm.source, cm.command, cm.target, part)
-		if v.has(capMessageTags) && m.ID != "" && i == 0 {
-			msg.SetTag("msgid", m.ID)
-		}
-		if v.has(capServerTime) {
-			t := m.Time
-			if t.IsZero() {
-				t = time.Now()
-			}
-			msg.SetTag("time", t.UTC().Format(serverTimeLayout))
-		}
-		if v.has(capAccountTag) && cm.account != "" {
-			msg.SetTag("account", cm.account)
-		}
-		if v.has(capMessageTags) {
-			for k, val := range cm.tags {
-				msg.SetTag(k, val)
-			}
-		}
+		cm.addTags(&msg, v, i == 0)
 		if line := log(msg); line != nil {
 			out = append(out, line)
 		}
 	}
 	return out
+}
+
+// addTags sets the tags of variant v on one line of cm: msgid only on the first line.
+func (cm *chanMessage) addTags(msg *ircmsg.Message, v capSet, first bool) {
+	m := cm.m
+	if v.has(capMessageTags) && m.ID != "" && first {
+		msg.SetTag("msgid", m.ID)
+	}
+	if v.has(capServerTime) {
+		t := m.Time
+		if t.IsZero() {
+			t = time.Now()
+		}
+		msg.SetTag("time", t.UTC().Format(serverTimeLayout))
+	}
+	if v.has(capAccountTag) && cm.account != "" {
+		msg.SetTag("account", cm.account)
+	}
+	if v.has(capMessageTags) {
+		for k, val := range cm.tags {
+			msg.SetTag(k, val)
+		}
+	}
 }
 
 // msgTagCaps are the capabilities that change how a channel message is serialised.
@@ -225,15 +235,28 @@ const msgTagCaps = capMessageTags | capServerTime | capAccountTag
 // under the server lock and the lines queued after it is released (see snapshotMembers), so
 // a JOIN, QUIT or nick lookup never waits for a fan-out to thousands of clients.
 func (s *Server) Broadcast(m Message, except *Client) {
+	start := time.Now()
 	s.mu.RLock()
 	cm := s.prepareLocked(&m, s.cfg().Channel)
 	recipients := s.snapshotMembersLocked()
 	s.mu.RUnlock()
 	defer releaseSnapshot(recipients)
-	out := newVariants(msgTagCaps, func(v capSet) [][]byte {
+	mask := msgTagCaps
+	if cm.batch = s.multilineBatchID(&m); cm.batch != "" {
+		mask |= capMultiline | capBatch // several lines: one batch for draft/multiline clients
+	}
+	out := newVariants(mask, func(v capSet) [][]byte {
 		return cm.lines(v, "", nil, s.serializer())
 	})
-	fanOut(*recipients, out, m.ID, func(c *Client) bool { return c == except })
+	s.metrics.fannedOut(start, fanOut(*recipients, out, m.ID, func(c *Client) bool { return c == except }))
+}
+
+// multilineBatchID is the batch id for m when it may go out as a draft/multiline batch.
+func (s *Server) multilineBatchID(m *Message) string {
+	if !strings.ContainsAny(strings.TrimSpace(m.Text), "\r\n") {
+		return ""
+	}
+	return "m" + strconv.FormatUint(s.batchID.Add(1), 36)
 }
 
 // NoticeAll sends a server NOTICE to the channel's members.

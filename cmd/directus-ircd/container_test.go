@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -22,6 +23,10 @@ type dockerfile struct {
 	env         map[string]string // ENV
 	entrypoint  []string          // ENTRYPOINT + CMD
 	healthcheck []string          // HEALTHCHECK CMD
+	from        []string          // the image of each FROM, in order
+	args        map[string]string // ARG defaults declared before the first FROM
+	stageArgs   []map[string]bool // ARGs (re)declared in each stage, by stage
+	labels      map[string]string // LABEL key="value"
 }
 
 func readDockerfile(t *testing.T) dockerfile {
@@ -32,7 +37,7 @@ func readDockerfile(t *testing.T) dockerfile {
 	}
 	// Join continuation lines, then read one instruction per line.
 	text := strings.ReplaceAll(string(raw), "\\\n", " ")
-	d := dockerfile{env: map[string]string{}}
+	d := dockerfile{env: map[string]string{}, args: map[string]string{}, labels: map[string]string{}}
 	jsonArgs := func(s string) []string {
 		var out []string
 		if err := json.Unmarshal([]byte(strings.TrimSpace(s)), &out); err != nil {
@@ -59,6 +64,20 @@ func readDockerfile(t *testing.T) dockerfile {
 					f, rest = rest, ""
 				}
 				d.buildFlags = append(d.buildFlags, f)
+			}
+		case strings.HasPrefix(line, "FROM "):
+			d.from = append(d.from, strings.Fields(line)[1])
+			d.stageArgs = append(d.stageArgs, map[string]bool{})
+		case strings.HasPrefix(line, "ARG "):
+			k, v, _ := strings.Cut(strings.TrimPrefix(line, "ARG "), "=")
+			if len(d.stageArgs) == 0 {
+				d.args[k] = v
+			} else {
+				d.stageArgs[len(d.stageArgs)-1][k] = true
+			}
+		case strings.HasPrefix(line, "LABEL "):
+			for _, m := range labelRE.FindAllStringSubmatch(line, -1) {
+				d.labels[m[1]] = m[2]
 			}
 		case strings.HasPrefix(line, "ENV "):
 			for _, kv := range strings.Fields(strings.TrimPrefix(line, "ENV ")) {
@@ -87,6 +106,79 @@ func readDockerfile(t *testing.T) dockerfile {
 	return d
 }
 
+// labelRE is one key="value" pair of a LABEL instruction.
+var labelRE = regexp.MustCompile(`([a-z0-9.-]+)="([^"]*)"`)
+
+// goBuildFlags are the Dockerfile's go build flags for a build into this test's directory,
+// with the build args given expanded as `docker build --build-arg` would.
+func (d dockerfile) goBuildFlags(buildArgs map[string]string) []string {
+	var flags []string
+	for i := 0; i < len(d.buildFlags); i++ {
+		switch f := d.buildFlags[i]; f {
+		case "-o":
+			i++ // the image's path; the test builds into its own directory
+		case "./cmd/directus-ircd":
+		default:
+			flags = append(flags, os.Expand(f, func(k string) string { return buildArgs[k] }))
+		}
+	}
+	return flags
+}
+
+// The image's metadata as registries and scanners read it, and the binary's version as the
+// build args stamp it: base images resolve without a registry search list (podman, buildah),
+// the OCI labels are there with the build's version and commit, and the binary built with the
+// Dockerfile's flags reports them.
+func TestDockerfileMetadata(t *testing.T) {
+	d := readDockerfile(t)
+	if len(d.from) != 2 {
+		t.Fatalf("FROM %q: want a build stage and a runtime stage", d.from)
+	}
+	for _, img := range d.from {
+		// A fully qualified name starts with a registry host (a dot or a port in it).
+		host, _, _ := strings.Cut(img, "/")
+		if !strings.ContainsAny(host, ".:") {
+			t.Errorf("FROM %s is not fully qualified (registry/namespace/name)", img)
+		}
+	}
+	if !strings.HasPrefix(d.from[0], "docker.io/library/golang:1.26") {
+		t.Errorf("build stage FROM %s, want docker.io/library/golang:1.26…", d.from[0])
+	}
+	for _, arg := range []string{"VERSION", "COMMIT"} {
+		if _, ok := d.args[arg]; !ok {
+			t.Errorf("no global ARG %s", arg)
+		}
+		for i, stage := range d.stageArgs {
+			if !stage[arg] {
+				t.Errorf("stage %d (%s) does not redeclare ARG %s, so ${%s} is empty there", i, d.from[i], arg, arg)
+			}
+		}
+	}
+	want := map[string]string{
+		"org.opencontainers.image.title":   "directus-ircd",
+		"org.opencontainers.image.version": "${VERSION}", "org.opencontainers.image.revision": "${COMMIT}",
+		"org.opencontainers.image.source": "", "org.opencontainers.image.licenses": "", "org.opencontainers.image.description": "",
+	}
+	for k, v := range want {
+		got, ok := d.labels[k]
+		if !ok || got == "" || (v != "" && got != v) {
+			t.Errorf("LABEL %s = %q (present %v), want %q", k, got, ok, v)
+		}
+	}
+
+	bin := buildDaemon(t, "", d.goBuildFlags(map[string]string{"VERSION": "v9.8.7", "COMMIT": "0123abcd"})...)
+	out, err := exec.Command(bin, "--version").CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "directus-ircd v9.8.7 (commit 0123abcd, go1.") {
+		t.Fatalf("--version of the image's binary: %v %q", err, out)
+	}
+	// The default build args stamp the development version; the commit then comes from the
+	// build info.
+	bin = buildDaemon(t, "", d.goBuildFlags(d.args)...)
+	if out, _ := exec.Command(bin, "version").CombinedOutput(); !strings.HasPrefix(string(out), "directus-ircd "+d.args["VERSION"]+" (commit ") {
+		t.Fatalf("version with the default build args: %q", out)
+	}
+}
+
 // The container image as the Dockerfile defines it, without Docker (this machine has no
 // engine): the binary built with the Dockerfile's flags is static (the distroless/static
 // base has no libc); with only the image's ENV plus the two variables of the README's compose
@@ -97,17 +189,7 @@ func TestContainerEntrypoint(t *testing.T) {
 	d := readDockerfile(t)
 	dx, res := dtest.StartProvisioned(t, dtest.Options{})
 	dir := t.TempDir()
-	var flags []string
-	for i := 0; i < len(d.buildFlags); i++ {
-		switch f := d.buildFlags[i]; f {
-		case "-o":
-			i++ // the image's path; this test builds into its own directory
-		case "./cmd/directus-ircd":
-		default:
-			flags = append(flags, f)
-		}
-	}
-	bin := buildDaemon(t, dir, flags...)
+	bin := buildDaemon(t, dir, d.goBuildFlags(d.args)...)
 	f, err := elf.Open(bin)
 	if err != nil {
 		t.Fatal(err)

@@ -15,10 +15,11 @@ import (
 
 	"github.com/directus-ircd/directus-ircd/internal/dtest"
 	"github.com/directus-ircd/directus-ircd/internal/irctest"
+	"github.com/directus-ircd/directus-ircd/internal/metrics"
 )
 
-// The built daemon as an admin runs it: readiness on the health endpoint, SIGHUP reloads the
-// topic (clients see TOPIC), SIGTERM tells clients and exits 0.
+// The built daemon as an admin runs it: readiness and Prometheus metrics on the health
+// endpoint, SIGHUP reloads the topic (clients see TOPIC), SIGTERM tells clients and exits 0.
 func TestDaemonReloadsOnSIGHUPAndStopsOnSIGTERM(t *testing.T) {
 	dx, res := dtest.StartProvisioned(t, dtest.Options{})
 	dir := t.TempDir()
@@ -43,8 +44,34 @@ func TestDaemonReloadsOnSIGHUPAndStopsOnSIGTERM(t *testing.T) {
 	w.waitLine(t, "listening for IRC clients", 60*time.Second)
 	waitReady(t, "http://"+healthAddr+"/readyz")
 
+	scrape := func() metrics.Values {
+		t.Helper()
+		resp, err := http.Get("http://" + healthAddr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		v, err := metrics.Parse(resp.Body)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET /metrics: %s, %v", resp.Status, err)
+		}
+		return v
+	}
+	before := scrape()
+	build := false
+	for k := range before {
+		build = build || strings.HasPrefix(k, "directus_ircd_build_info{commit=")
+	}
+	if !build || before["directus_ircd_directus_up"] != 1 || !before.Has("go_goroutines") || !before.Has("process_resident_memory_bytes") {
+		t.Errorf("/metrics of a ready daemon lacks build info, directus_up 1 or the Go and process metrics")
+	}
+
 	alice := irctest.Dial(t, ircAddr)
 	alice.RegisterSASL("a", "alice", "alicepass")
+	if v := scrape(); v[`directus_ircd_registrations_total{kind="account"}`] != 1 || v[`directus_ircd_clients{transport="plain"}`] != 1 {
+		t.Errorf("after one login: registrations %v, plain clients %v; want 1 and 1",
+			v[`directus_ircd_registrations_total{kind="account"}`], v[`directus_ircd_clients{transport="plain"}`])
+	}
 	alice.Send("JOIN", "#chat")
 	if m := alice.Expect("332"); m.Params[len(m.Params)-1] != "first topic" {
 		t.Fatalf("topic = %v", m.Params)

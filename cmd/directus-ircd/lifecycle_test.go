@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -17,29 +18,40 @@ import (
 
 	"github.com/directus-ircd/directus-ircd/internal/dtest"
 	"github.com/directus-ircd/directus-ircd/internal/irctest"
+	"github.com/directus-ircd/directus-ircd/internal/sdnotify/sdnotifytest"
 )
 
 // binary is the built daemon running with a config file, as an operator runs it.
 type binary struct {
-	cmd  *exec.Cmd
-	w    *watched
-	irc  string // IRC address
-	path string // config file
+	cmd    *exec.Cmd
+	w      *watched
+	irc    string // IRC address
+	health string // health endpoint address
+	path   string // config file
 }
 
 // startBinary writes a config for dx (extra YAML lines go under the given sections) and
 // starts the built daemon; it returns once the daemon is ready.
 func startBinary(t *testing.T, bin string, dx *dtest.Instance, token, extra string) *binary {
 	t.Helper()
+	b := launchBinary(t, bin, dx, token, extra)
+	waitReady(t, "http://"+b.health+"/readyz")
+	return b
+}
+
+// launchBinary is startBinary without waiting for readiness; env is added to the daemon's.
+func launchBinary(t *testing.T, bin string, dx *dtest.Instance, token, extra string, env ...string) *binary {
+	t.Helper()
 	dir := t.TempDir()
-	b := &binary{irc: "127.0.0.1:" + freePort(t), path: filepath.Join(dir, "config.yaml")}
-	health := "127.0.0.1:" + freePort(t)
+	b := &binary{irc: "127.0.0.1:" + freePort(t), path: filepath.Join(dir, "config.yaml"), health: "127.0.0.1:" + freePort(t)}
+	health := b.health
 	cfg := fmt.Sprintf("server:\n  listen: [%q]\n%sdirectus:\n  url: %s\n  token: %s\nhealth:\n  listen: %q\nlog:\n  format: json\n",
 		b.irc, extra, dx.URL, token, health)
 	if err := os.WriteFile(b.path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	b.cmd = exec.Command(bin, "run", "-config", b.path)
+	b.cmd.Env = append(os.Environ(), env...)
 	b.w = startWatched(t, b.cmd, func(line string) {
 		t.Logf("daemon: %s", line)
 		if strings.Contains(line, token) {
@@ -47,7 +59,6 @@ func startBinary(t *testing.T, bin string, dx *dtest.Instance, token, extra stri
 		}
 	})
 	t.Cleanup(func() { _ = b.cmd.Process.Kill() })
-	waitReady(t, "http://"+health+"/readyz")
 	return b
 }
 
@@ -237,4 +248,40 @@ func TestRejectedTokenExitsWithEXCONFIG(t *testing.T) {
 	if !strings.Contains(string(out), "directus.token") || strings.Contains(string(out), "wrong-token-value") {
 		t.Fatalf("output does not name directus.token, or shows the token:\n%s", out)
 	}
+}
+
+// Under systemd (Type=notify) the daemon says READY=1 only once the Directus subscription is
+// live, RELOADING=1 then READY=1 around a SIGHUP reload, and STOPPING=1 on SIGTERM.
+func TestSystemdNotifyFollowsTheLifecycle(t *testing.T) {
+	dx, res := dtest.StartProvisioned(t, dtest.Options{})
+	bin := buildDaemon(t, "")
+	sock := sdnotifytest.Listen(t, "")
+	dx.Pause(t)
+	b := launchBinary(t, bin, dx, res.BridgeToken, "", sock.Env())
+	b.w.waitLine(t, "listening for IRC clients", 60*time.Second)
+	// Directus is frozen: the daemon serves IRC but is not ready. Nothing to await here but
+	// the absence of READY, so look for a short while.
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		if sock.Pending(t) {
+			if msg := sock.Next(t, time.Second); slices.Contains(msg, "READY=1") {
+				t.Fatalf("READY=1 while Directus is frozen: %v", msg)
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	dx.Resume(t)
+	ready := sock.NextWith(t, "READY=1", 90*time.Second)
+	if !slices.ContainsFunc(ready, func(s string) bool { return strings.Contains(s, "subscription live") }) {
+		t.Fatalf("READY without the live status: %v", ready)
+	}
+	if resp, err := http.Get("http://" + b.health + "/readyz"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("readyz after READY=1: %v %v", resp, err)
+	}
+	_ = b.cmd.Process.Signal(syscall.SIGHUP)
+	sock.NextWith(t, "RELOADING=1", 30*time.Second)
+	sock.NextWith(t, "READY=1", 30*time.Second)
+	_ = b.cmd.Process.Signal(syscall.SIGTERM)
+	sock.NextWith(t, "STOPPING=1", 30*time.Second)
+	b.w.waitExit(t, "after SIGTERM", 60*time.Second)
 }

@@ -34,19 +34,72 @@ func TestCheckConfig(t *testing.T) {
 	}
 	out.Reset()
 	errOut.Reset()
-	if code := run([]string{"check-config", "-config", bad}, nil, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "tokne") {
-		t.Fatalf("bad config: exit %d, stderr %q; want 1 naming the key", code, errOut.String())
+	if code := run([]string{"check-config", "-config", bad}, nil, &out, &errOut); code != exitConfig || !strings.Contains(errOut.String(), "tokne") {
+		t.Fatalf("bad config: exit %d, stderr %q; want %d naming the key", code, errOut.String(), exitConfig)
 	}
 	errOut.Reset()
-	if code := run([]string{"check-config"}, []string{"DIRECTUS_IRCD_CHANNEL_NAME=nochan"}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "channel.name") {
+	if code := run([]string{"check-config"}, []string{"DIRECTUS_IRCD_DIRECTUS_TOKEN=t", "DIRECTUS_IRCD_CHANNEL_NAME=nochan"}, &out, &errOut); code != exitConfig || !strings.Contains(errOut.String(), "channel.name") {
 		t.Fatalf("bad env: exit %d, stderr %q", code, errOut.String())
 	}
 }
 
-func TestRunWithoutTokenExplains(t *testing.T) {
-	var errOut bytes.Buffer
-	if code := run([]string{"run"}, nil, &bytes.Buffer{}, &errOut); code != 78 || !strings.Contains(errOut.String(), "directus-ircd setup") {
-		t.Fatalf("exit %d, stderr %q", code, errOut.String())
+// A config without directus.token: run explains how to get one and exits EX_CONFIG (the
+// systemd unit does not restart on it); check-config says exactly the same, so that an
+// operator who checks first is not surprised by run.
+func TestWithoutTokenRunAndCheckConfigFailAlike(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "notoken.yaml")
+	os.WriteFile(cfg, []byte("channel:\n  topic: no token here\n"), 0o600)
+	var runErr, checkErr, checkOut bytes.Buffer
+	runCode := run([]string{"run", "-config", cfg}, nil, &bytes.Buffer{}, &runErr)
+	if runCode != exitConfig || !strings.Contains(runErr.String(), "directus.token") || !strings.Contains(runErr.String(), "directus-ircd setup") {
+		t.Fatalf("run: exit %d, stderr %q; want %d naming directus.token and setup", runCode, runErr.String(), exitConfig)
+	}
+	checkCode := run([]string{"check-config", "-config", cfg}, nil, &checkOut, &checkErr)
+	if checkCode != runCode || checkErr.String() != runErr.String() || checkOut.Len() != 0 {
+		t.Fatalf("check-config: exit %d, stderr %q, stdout %q; want run's exit %d and stderr %q", checkCode, checkErr.String(), checkOut.String(), runCode, runErr.String())
+	}
+}
+
+// The CLI conventions of the built binary: help and version never start the daemon and exit
+// 0; the version is the one the build stamped (as the Makefile does), with commit and Go
+// version; a subcommand's -h prints its flags and exits 0; an unknown command exits 2.
+func TestBinaryHelpAndVersion(t *testing.T) {
+	const pkg = "github.com/directus-ircd/directus-ircd/internal/version"
+	bin := buildDaemon(t, "", "-ldflags", "-X "+pkg+".version=v1.2.3-test -X "+pkg+".commit=abcdef0")
+	tests := []struct {
+		args     []string
+		code     int
+		stdout   string // a substring
+		stderr   string
+		noStdout bool
+	}{
+		{args: []string{"--version"}, stdout: "directus-ircd v1.2.3-test (commit abcdef0, go1."},
+		{args: []string{"version"}, stdout: "directus-ircd v1.2.3-test (commit abcdef0, go1."},
+		{args: []string{"-h"}, stdout: "usage:\n  directus-ircd [run] [-config FILE]"},
+		{args: []string{"--help"}, stdout: "usage:\n  directus-ircd [run] [-config FILE]"},
+		{args: []string{"help"}, stdout: "usage:\n  directus-ircd [run] [-config FILE]"},
+		{args: []string{"run", "-h"}, stderr: "-config", noStdout: true},
+		{args: []string{"check-config", "--help"}, stderr: "-config", noStdout: true},
+		{args: []string{"bogus"}, code: exitUsage, stderr: `unknown command "bogus"`, noStdout: true},
+		{args: []string{"run", "-bogus"}, code: exitUsage, stderr: "flag provided but not defined", noStdout: true},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			cmd := exec.Command(bin, tt.args...)
+			cmd.Env = []string{} // nothing from the environment that could start a daemon
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			code := 0
+			if ee, ok := err.(*exec.ExitError); ok {
+				code = ee.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if code != tt.code || !strings.Contains(stdout.String(), tt.stdout) || !strings.Contains(stderr.String(), tt.stderr) || (tt.noStdout && stdout.Len() > 0) {
+				t.Fatalf("exit %d (want %d)\nstdout: %q (want %q)\nstderr: %q (want %q)", code, tt.code, stdout.String(), tt.stdout, stderr.String(), tt.stderr)
+			}
+		})
 	}
 }
 
@@ -66,6 +119,13 @@ func TestMakeRunAnswersAnIRCClient(t *testing.T) {
 	root, _ := filepath.Abs("../..")
 	_, err := os.Stat(filepath.Join(root, ".directus", "template.db"))
 	testdeps.Require(t, err == nil, "local Directus not installed: run `make test`")
+	// In the PostgreSQL run (make test-postgres) `make run` puts Directus on PostgreSQL too.
+	var dbEnv []string
+	if os.Getenv(dtest.EnvDB) == dtest.Postgres {
+		err := exec.Command(filepath.Join(root, "dev", "postgres.sh"), "status").Run()
+		testdeps.Require(t, err == nil, "PostgreSQL is not running: run `make test-postgres`")
+		dbEnv = []string{"DIRECTUS_DB=postgres"}
+	}
 	stops := []struct {
 		name string
 		stop func(pid int) error
@@ -79,14 +139,20 @@ func TestMakeRunAnswersAnIRCClient(t *testing.T) {
 			state := t.TempDir()
 			cmd := exec.Command("bash", "dev/run.sh")
 			cmd.Dir = root
-			cmd.Env = append(os.Environ(), "IRC_PORT="+ircPort, "DIRECTUS_PORT="+freePort(t), "WEBCHAT_PORT="+freePort(t),
-				"DIRECTUS_STATE_DIR="+filepath.Join(state, "directus"), "RUN_DIR="+filepath.Join(state, "run"),
-				"DIRECTUS_IRCD_LOG_FORMAT=json")
+			stateEnv := append([]string{"DIRECTUS_STATE_DIR=" + filepath.Join(state, "directus"),
+				"DIRECTUS_PG_DATABASE=dtest_make_run_" + strconv.Itoa(os.Getpid())}, dbEnv...)
+			cmd.Env = append(append(os.Environ(), "IRC_PORT="+ircPort, "DIRECTUS_PORT="+freePort(t), "WEBCHAT_PORT="+freePort(t),
+				"RUN_DIR="+filepath.Join(state, "run"), "DIRECTUS_IRCD_LOG_FORMAT=json"), stateEnv...)
 			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 			cmd.Stdout = os.Stdout
 			w := startWatched(t, cmd, func(line string) { t.Log(line) })
 			t.Cleanup(func() {
 				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+				reset := exec.Command("dev/directus.sh", "reset") // drops the PostgreSQL database
+				reset.Dir, reset.Env = root, append(os.Environ(), stateEnv...)
+				if out, err := reset.CombinedOutput(); err != nil {
+					t.Errorf("dev/directus.sh reset: %v: %s", err, out)
+				}
 			})
 			w.waitLine(t, "listening for IRC clients", 4*time.Minute)
 			alice := irctest.Dial(t, "127.0.0.1:"+ircPort)

@@ -32,14 +32,15 @@ func setup(args, environ []string, stdout, stderr io.Writer) int {
 	role := fs.String("role", "", "chat users' role; an existing role is reused only when named here (default: \""+provision.DefaultRoleName+"\", created by setup)")
 	policy := fs.String("policy", "", "chat users' policy; an existing policy is reused only when named here (default: \""+provision.DefaultPolicyName+"\", created by setup)")
 	userRead := fs.String("user-read", provision.UserReadAll, "what chat users may read of directus_users: all (every profile, so pages show authors' names) or own")
+	allowRedact := fs.Bool("allow-redact", false, "let chat users delete messages (IRC REDACT: their own only; but through the REST API anyone's, Directus 12 without a license cannot tell)")
 	collection := fs.String("collection", "messages", "collection for the channel")
 	demo := fs.Bool("demo-users", false, "create demo users alice, bob and carol @example.com")
 	alicePw := fs.String("alice-password", provision.DefaultDemoPasswords["alice"], "demo password for alice@example.com")
 	bobPw := fs.String("bob-password", provision.DefaultDemoPasswords["bob"], "demo password for bob@example.com")
 	carolPw := fs.String("carol-password", provision.DefaultDemoPasswords["carol"], "demo password for carol@example.com")
 	timeout := fs.Duration("timeout", 2*time.Minute, "give up after this long")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
 	for _, f := range []*envFlag{adminToken, adminPassword, token} {
 		f.fallback()
@@ -52,6 +53,7 @@ func setup(args, environ []string, stdout, stderr io.Writer) int {
 		URL: *url, AdminToken: adminToken.value, AdminEmail: *adminEmail, AdminPassword: adminPassword.value,
 		Collection: *collection, DemoUsers: *demo, Out: stdout,
 		RoleName: *role, PolicyName: *policy, UserRead: *userRead, BridgeToken: token.value, RotateToken: *rotate,
+		AllowRedact:   *allowRedact,
 		DemoPasswords: map[string]string{"alice": *alicePw, "bob": *bobPw, "carol": *carolPw},
 	}
 	if *configPath != "" && opts.BridgeToken == "" {

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -22,9 +23,23 @@ func TestSystemdUnitVerifies(t *testing.T) {
 	dir := t.TempDir()
 	bin := buildDaemon(t, dir)
 	var execStart []string
+	directives := map[string]string{}
 	for _, line := range strings.Split(string(unit), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(k, "#") {
+			directives[k] = v
+		}
 		if v, ok := strings.CutPrefix(line, "ExecStart="); ok {
 			execStart = strings.Fields(v)
+		}
+	}
+	// systemd waits for the daemon's READY=1 and watches its keep-alives (internal/sdnotify),
+	// and does not restart it on a configuration error, which no restart can fix.
+	for k, want := range map[string]string{
+		"Type": "notify", "NotifyAccess": "main", "WatchdogSec": "30s",
+		"RestartPreventExitStatus": strconv.Itoa(exitConfig), "ExecReload": "/bin/kill -HUP $MAINPID",
+	} {
+		if directives[k] != want {
+			t.Errorf("%s=%s, want %s", k, directives[k], want)
 		}
 	}
 	if len(execStart) < 2 || execStart[0] != "/usr/local/bin/directus-ircd" {

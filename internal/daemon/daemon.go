@@ -18,11 +18,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/directus-ircd/directus-ircd/bridge"
 	"github.com/directus-ircd/directus-ircd/directus"
 	"github.com/directus-ircd/directus-ircd/internal/config"
+	"github.com/directus-ircd/directus-ircd/internal/metrics"
+	"github.com/directus-ircd/directus-ircd/internal/version"
 	"github.com/directus-ircd/directus-ircd/ircd"
 )
 
@@ -43,6 +46,7 @@ type Daemon struct {
 	bridge *bridge.Bridge
 	lns    []net.Listener
 	health *http.Server
+	reg    *prometheus.Registry // GET /metrics on the health listener
 
 	tlsCert atomic.Pointer[tls.Certificate] // what TLS listeners present; Reload replaces it
 
@@ -56,8 +60,8 @@ type Daemon struct {
 // New opens the listeners and starts serving: the Directus subscription, IRC and health.
 // A configuration that cannot work is a *config.FieldError (see IsConfigError).
 func New(cfg config.Config, log zerolog.Logger, opts Options) (*Daemon, error) {
-	if cfg.Directus.Token == "" {
-		return nil, &config.FieldError{Key: "directus.token", Msg: "is required: run `directus-ircd setup` to create the bridge user and its token"}
+	if err := CheckConfig(cfg); err != nil {
+		return nil, err
 	}
 	dcfg := directus.Config{
 		URL: cfg.Directus.URL, CAFile: cfg.Directus.CAFile,
@@ -76,7 +80,16 @@ func New(cfg config.Config, log zerolog.Logger, opts Options) (*Daemon, error) {
 		return nil, err
 	}
 	d := &Daemon{cfg: cfg, opts: opts, log: log, fatal: make(chan error, 1+len(cfg.Server.Listen)+len(cfg.Server.TLSListen)+len(cfg.Server.WebSocketListen)+len(cfg.Server.WebSocketTLSListen))}
-	d.bridge = bridge.New(bridgeConfig(cfg), dc, log.With().Str("component", "bridge").Logger())
+	// One registry per daemon; the IRC server and the bridge register their own collectors.
+	d.reg = metrics.NewRegistry()
+	if ircCfg.Metrics, err = ircd.NewMetrics(d.reg); err != nil {
+		return nil, err
+	}
+	brCfg := bridgeConfig(cfg)
+	if brCfg.Metrics, err = bridge.NewMetrics(d.reg); err != nil {
+		return nil, err
+	}
+	d.bridge = bridge.New(brCfg, dc, log.With().Str("component", "bridge").Logger())
 	d.srv = ircd.NewServer(ircCfg, d.bridge, log.With().Str("component", "ircd").Logger())
 	d.bridge.Attach(d.srv)
 	if err := d.listen(); err != nil {
@@ -110,11 +123,24 @@ func New(cfg config.Config, log zerolog.Logger, opts Options) (*Daemon, error) {
 		isTLS, isWS := listenerKind(ln)
 		log.Info().Str("addr", ln.Addr().String()).Bool("tls", isTLS).Bool("websocket", isWS).Str("channel", cfg.Channel.Name).Msg("listening for IRC clients")
 	}
-	log.Info().Str("version", opts.Version).Str("directus", redactURL(cfg.Directus.URL)).
+	log.Info().Str("version", opts.Version).Str("commit", version.Get().Commit).Str("go", version.Get().GoVersion).Str("directus", redactURL(cfg.Directus.URL)).
 		Strs("listen", d.addrStrings()).Str("health", cfg.Health.Listen).Str("channel", cfg.Channel.Name).
 		Msg("directus-ircd started")
 	return d, nil
 }
+
+// CheckConfig is what New requires of a loaded configuration before it starts anything;
+// `directus-ircd check-config` runs it too, so that it fails exactly as `run` does.
+func CheckConfig(cfg config.Config) error {
+	if cfg.Directus.Token == "" {
+		return &config.FieldError{Key: "directus.token", Msg: "is required: run `directus-ircd setup` to create the bridge user and its token"}
+	}
+	_, err := cfg.MOTDLines()
+	return err
+}
+
+// Metrics is the daemon's Prometheus registry, as GET /metrics serves it.
+func (d *Daemon) Metrics() prometheus.Gatherer { return d.reg }
 
 // IsConfigError reports whether err means the configuration or the credentials in it cannot
 // work (restarting will not help): the process exits with ExitConfig.
@@ -303,6 +329,7 @@ func (d *Daemon) startHealth(addr string) error {
 		return &config.FieldError{Key: "health.listen", Msg: err.Error()}
 	}
 	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics.Handler(d.reg))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !d.bridge.Ready() {

@@ -1,15 +1,22 @@
 package daemon
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/directus-ircd/directus-ircd/internal/config"
+	"github.com/directus-ircd/directus-ircd/internal/sdnotify"
 )
+
+// readyWait bounds how long start-up waits for the Directus subscription before telling
+// systemd the daemon is ready anyway (well under systemd's default TimeoutStartSec of 90 s).
+const readyWait = 30 * time.Second
 
 // Exit statuses of Main. ExitConfig (EX_CONFIG from sysexits.h) means the configuration or
 // the credentials in it cannot work, so a supervisor should not restart the daemon until an
@@ -44,6 +51,10 @@ func Main(args, environ []string, stderr io.Writer, opts Options) int {
 	sig := make(chan os.Signal, 4)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sig)
+	notify, err := sdnotify.New(environ)
+	if err != nil {
+		log.Warn().Err(err).Msg("cannot notify systemd")
+	}
 	d, err := New(cfg, log, opts)
 	if err != nil {
 		if IsConfigError(err) {
@@ -53,17 +64,39 @@ func Main(args, environ []string, stderr io.Writer, opts Options) int {
 		log.Error().Err(err).Msg("cannot start")
 		return ExitFailure
 	}
+	// systemd hears READY=1 once the Directus subscription is live, or after readyWait with a
+	// status saying Directus is not reachable yet (IRC clients are served meanwhile).
+	up := d.Bridge().Up()
+	readyTimer := time.NewTimer(readyWait)
+	defer readyTimer.Stop()
+	wdCtx, wdStop := context.WithCancel(context.Background())
+	defer wdStop()
+	go func() {
+		// The server lock taken is the health probe: a Directus outage is not a reason for
+		// systemd to restart the daemon, a wedged daemon is.
+		_ = notify.Watchdog(wdCtx, func() bool { d.Server().ClientCount(); return true })
+	}()
 	code := ExitOK
 wait:
 	for {
 		select {
+		case <-up:
+			up = nil
+			readyTimer.Stop()
+			_ = notify.Ready("serving IRC; Directus subscription live")
+		case <-readyTimer.C:
+			if up != nil {
+				_ = notify.Ready("serving IRC; Directus not reachable yet, retrying")
+			}
 		case s := <-sig:
 			if s == syscall.SIGHUP {
+				_ = notify.Reloading()
 				if cfg, err := config.Load(*path, environ); err != nil {
 					log.Error().Err(err).Msg("reload refused: configuration invalid")
 				} else {
 					d.Reload(cfg)
 				}
+				_ = notify.Ready("configuration reloaded")
 				continue
 			}
 			log.Info().Str("signal", s.String()).Msg("shutting down")
@@ -77,6 +110,7 @@ wait:
 			break wait
 		}
 	}
+	_ = notify.Stopping("shutting down")
 	if err := d.Shutdown(); err != nil {
 		log.Warn().Err(err).Msg("shutdown cut short at server.shutdown_timeout")
 	}

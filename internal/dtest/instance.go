@@ -3,12 +3,18 @@
 // .directus/template.db at the repository root, or DIRECTUS_IRCD_INSTALL and
 // DIRECTUS_IRCD_TEMPLATE_DB). Without them tests skip, or fail when CI=true.
 //
+// With DTEST_DB=postgres every instance runs on PostgreSQL instead: the
+// checkout's cluster that dev/postgres.sh starts (`make test-postgres`), whose
+// connection settings it reads from .directus/pg/directus.env (or the file
+// named by DTEST_PG_ENV). The same tests then run on either database.
+//
 // Each instance gets its own copy of the template (admin admin@example.com /
-// adminpass), a free loopback port and a temporary directory holding .env,
-// data.db and directus.log; it is stopped (only the pid it started) when the
-// test ends, and the log's tail is printed when the test failed. Starting
-// takes about 3–10 s on a quiet 2-core machine, so share an instance between
-// subtests and keep instances that run at once few.
+// adminpass) — a data.db file, or a PostgreSQL database cloned from
+// directus_template and dropped at cleanup — a free loopback port and a
+// temporary directory holding .env and directus.log; it is stopped (only the
+// pid it started) when the test ends, and the log's tail is printed when the
+// test failed. Starting takes about 3–10 s on a quiet 2-core machine, so share
+// an instance between subtests and keep instances that run at once few.
 package dtest
 
 import (
@@ -49,10 +55,12 @@ type Instance struct {
 	Port          int
 	AdminEmail    string
 	AdminPassword string
-	Dir           string // data directory: .env, data.db, directus.log
+	Dir           string // data directory: .env, directus.log, data.db on SQLite
 	LogPath       string
+	DB            string // SQLite or Postgres (DTEST_DB)
 
 	paths paths
+	store store
 	env   map[string]string
 
 	mu       sync.Mutex
@@ -68,17 +76,23 @@ type process struct {
 }
 
 // Start runs a fresh Directus (a copy of the template database) on a free
-// loopback port and waits until GET /server/ping answers. It is stopped when
-// the test ends. Without an install it skips the test (fails under CI=true).
+// loopback port and waits until GET /server/ping answers. It is stopped, and
+// its database removed, when the test ends. Without an install it skips the
+// test (fails under CI=true).
 func Start(t testing.TB, opt Options) *Instance {
 	t.Helper()
 	p := locate(t)
 	dir := t.TempDir()
 	i := &Instance{AdminEmail: AdminEmail, AdminPassword: AdminPassword, Dir: dir,
-		LogPath: filepath.Join(dir, "directus.log"), paths: p, env: opt.Env}
-	if err := copyFile(p.template, filepath.Join(dir, "data.db")); err != nil {
-		t.Fatalf("dtest: copy template: %v", err)
+		LogPath: filepath.Join(dir, "directus.log"), DB: p.db, paths: p, store: p.newStore(), env: opt.Env}
+	if err := i.store.create(dir); err != nil {
+		t.Fatalf("dtest: create the %s database: %v", p.db, err)
 	}
+	t.Cleanup(func() {
+		if err := i.store.remove(); err != nil {
+			t.Errorf("dtest: remove the %s database: %v", p.db, err)
+		}
+	})
 	// A package.json keeps Directus from warning about package extensions.
 	if err := os.WriteFile(filepath.Join(dir, "package.json"), []byte(`{"name":"dtest-directus","private":true}`), 0o644); err != nil {
 		t.Fatalf("dtest: %v", err)
@@ -282,8 +296,6 @@ func (i *Instance) writeEnv() error {
 		"HOST":               "127.0.0.1",
 		"PORT":               strconv.Itoa(i.Port),
 		"PUBLIC_URL":         i.URL,
-		"DB_CLIENT":          "sqlite3",
-		"DB_FILENAME":        filepath.Join(i.Dir, "data.db"),
 		"SECRET":             secret,
 		"WEBSOCKETS_ENABLED": "true",
 		"TELEMETRY":          "false",
@@ -301,6 +313,9 @@ func (i *Instance) writeEnv() error {
 		// The pressure limiter answers 503 when the event loop lags, which a
 		// loaded test machine (or Pause) triggers; Options.Env can enable it.
 		"PRESSURE_LIMITER_ENABLED": "false",
+	}
+	for k, v := range i.store.env() {
+		env[k] = v
 	}
 	for k, v := range i.env {
 		env[k] = v

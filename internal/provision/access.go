@@ -58,6 +58,9 @@ func (r *run) ensureChatAccess() error {
 	if a.policy == "" {
 		a.policy = DefaultPolicyName
 	}
+	if r.o.AllowRedact {
+		a.grant = append(a.grant, permission{r.o.Collection, "delete"})
+	}
 	users := permission{"directus_users", "read"}
 	if r.o.UserRead == UserReadAll {
 		a.grant = append(a.grant, users)
@@ -74,6 +77,10 @@ func (r *run) ensureChatAccess() error {
 		r.printf("note: chat users can read every Directus user's profile (email, status, last access, role; " +
 			"not passwords or tokens) so that web pages can show authors' names: Directus 12 without a license " +
 			"cannot limit this to names (use -user-read own to hide other users' profiles)")
+	}
+	if err == nil && r.o.AllowRedact {
+		r.printf("note: chat users may delete messages (-allow-redact): IRC lets them delete only their own, " +
+			"but Directus 12 without a license cannot, so through the REST API any chat user can delete anyone's message")
 	}
 	return err
 }

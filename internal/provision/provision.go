@@ -62,7 +62,12 @@ type Options struct {
 	// given the permissions chat users need).
 	RoleName, PolicyName string
 	UserRead             string // UserReadAll (default) or UserReadOwn
-	BridgeEmail          string // the bridge service user's lookup key, default DefaultBridgeEmail
+	// AllowRedact grants chat users delete on the collection, so that IRC REDACT works. The
+	// bridge allows only a user's own messages (or any, for Directus admins), but Directus 12
+	// without a license cannot: through the REST API any chat user may then delete any message.
+	// Off by default; a later run without it does not take the grant away.
+	AllowRedact bool
+	BridgeEmail string // the bridge service user's lookup key, default DefaultBridgeEmail
 	// BridgeToken is kept if it authenticates the bridge user. If it is
 	// rejected, a new random token is set. If it is empty and the bridge user
 	// already has a token, Run fails (ErrBridgeToken) unless RotateToken.

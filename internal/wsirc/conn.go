@@ -290,6 +290,10 @@ func (c *Conn) LocalAddr() net.Addr { return c.ws.LocalAddr() }
 // forwarded.
 func (c *Conn) RemoteAddr() net.Addr { return c.remote }
 
+// Transport names the connection's transport for the IRC server's metrics
+// (directus_ircd_clients{transport="websocket"}), ws:// and wss:// alike.
+func (c *Conn) Transport() string { return "websocket" }
+
 // SetDeadline sets the read and write deadlines.
 func (c *Conn) SetDeadline(t time.Time) error {
 	return errors.Join(c.SetReadDeadline(t), c.SetWriteDeadline(t))
