@@ -105,10 +105,17 @@ func (d *delivery) removePending(key string) {
 	d.mu.Unlock()
 }
 
-// deliverCreate broadcasts a new item unless it was delivered already. except is the
-// sender's connection (no echo); for an item that arrives through the subscription before
-// its acknowledgement, the sender is found by the item's irc_key.
+// deliverCreate broadcasts a new item unless it was delivered already, and reports whether
+// it did. except is the sender's connection (no echo); for an item that arrives through the
+// subscription before its acknowledgement, the sender is found by the item's irc_key.
 func (b *Bridge) deliverCreate(it item, except *ircd.Client, fromStream bool) bool {
+	_, fresh := b.deliverItem(it, except, fromStream)
+	return fresh
+}
+
+// deliverItem is deliverCreate that also returns the message as IRC clients get it (the
+// sender's echo is made from it: same msgid and time), delivered now or before.
+func (b *Bridge) deliverItem(it item, except *ircd.Client, fromStream bool) (ircd.Message, bool) {
 	m := b.toMessage(it)
 	d := b.delivery
 	d.mu.Lock()
@@ -117,7 +124,7 @@ func (b *Bridge) deliverCreate(it item, except *ircd.Client, fromStream bool) bo
 		d.seenStreamLocked(it.ID)
 	}
 	if !d.markLocked(it.ID) {
-		return false
+		return m, false
 	}
 	if p, ok := d.pending[it.IRCKey]; ok && except == nil && it.IRCKey != "" {
 		except, it.Notice = p.c, p.notice
@@ -128,7 +135,7 @@ func (b *Bridge) deliverCreate(it item, except *ircd.Client, fromStream bool) bo
 	}
 	b.srv.Broadcast(live, except)
 	d.appendHistoryLocked(it.ID, m)
-	return true
+	return m, true
 }
 
 // seedHistory fills the replay history from the subscription's first init (newest first),

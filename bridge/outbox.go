@@ -15,12 +15,12 @@ import (
 // cannot be held or waits too long is refused to its sender, by name.
 
 // hold keeps e for later. Runs on the account's goroutine.
-func (a *account) hold(e *outEntry) (ircd.PostResult, error) {
+func (a *account) hold(e *outEntry) (ircd.Posted, error) {
 	b := a.b
-	refuse := func(why string) (ircd.PostResult, error) {
+	refuse := func(why string) (ircd.Posted, error) {
 		b.metrics.refused(refusedQueueFull)
 		b.delivery.removePending(e.key)
-		return 0, &ircd.UserError{Text: "Directus is unreachable and " + why + "; message not sent: " + quoteExcerpt(e.text)}
+		return ircd.Posted{}, &ircd.UserError{Text: "Directus is unreachable and " + why + "; message not sent: " + quoteExcerpt(e.text)}
 	}
 	if len(a.held) >= b.cfg.QueuePerUser {
 		return refuse(fmt.Sprintf("you already have %d messages waiting", b.cfg.QueuePerUser))
@@ -33,7 +33,7 @@ func (a *account) hold(e *outEntry) (ircd.PostResult, error) {
 	if len(a.held) == 1 {
 		b.accounts.setHolding(a, true)
 	}
-	return ircd.Queued, nil
+	return ircd.Posted{Result: ircd.Queued}, nil
 }
 
 // popHeld takes the oldest held message out.

@@ -17,22 +17,22 @@ import (
 // on the sender's account goroutine (so one account's messages are created in the order
 // sent, after any held ones). When it returns Delivered the other clients already have the
 // message queued (a PING after the PRIVMSG is answered after it).
-func (b *Bridge) Post(ctx context.Context, c *ircd.Client, out ircd.Outgoing) (ircd.PostResult, error) {
+func (b *Bridge) Post(ctx context.Context, c *ircd.Client, out ircd.Outgoing) (ircd.Posted, error) {
 	a := acctOf(c)
 	if a == nil {
 		b.metrics.refused(refusedNotLoggedIn)
-		return 0, &ircd.UserError{Text: "Not logged in"}
+		return ircd.Posted{}, &ircd.UserError{Text: "Not logged in"}
 	}
 	if a.guest && !b.cfg.GuestsMayPost {
 		b.metrics.refused(refusedGuest)
-		return 0, &ircd.UserError{Text: "Guests may read but not write here; log in with SASL to write"}
+		return ircd.Posted{}, &ircd.UserError{Text: "Guests may read but not write here; log in with SASL to write"}
 	}
 	e := b.newEntry(a, c, out)
-	var res ircd.PostResult
+	var res ircd.Posted
 	var err error
 	if !a.call(func() { res, err = a.post(e) }) {
 		b.metrics.refused(refusedSessionEnded)
-		return 0, &ircd.UserError{Text: "Your session has ended; message not sent: " + quoteExcerpt(e.text)}
+		return ircd.Posted{}, &ircd.UserError{Text: "Your session has ended; message not sent: " + quoteExcerpt(e.text)}
 	}
 	return res, namingMessage(err, e.text)
 }
@@ -52,11 +52,11 @@ func namingMessage(err error, text string) error {
 
 // post creates e now, or holds it while Directus is away or older messages wait. Runs on
 // the account's goroutine.
-func (a *account) post(e *outEntry) (ircd.PostResult, error) {
+func (a *account) post(e *outEntry) (ircd.Posted, error) {
 	b := a.b
 	if b.closing.Load() {
 		b.metrics.refused(refusedShuttingDown)
-		return 0, &ircd.UserError{Text: "Server shutting down; message not sent: " + quoteExcerpt(e.text)}
+		return ircd.Posted{}, &ircd.UserError{Text: "Server shutting down; message not sent: " + quoteExcerpt(e.text)}
 	}
 	if !b.online.Load() || len(a.held) > 0 {
 		return a.hold(e)
@@ -64,16 +64,16 @@ func (a *account) post(e *outEntry) (ircd.PostResult, error) {
 	it, err := a.create(e)
 	switch {
 	case err == nil:
-		b.deliverCreate(it, e.c, false)
+		m, _ := b.deliverItem(it, e.c, false)
 		b.delivery.removePending(e.key)
-		return ircd.Delivered, nil
+		return ircd.Posted{Result: ircd.Delivered, Message: &m}, nil
 	case isTransient(err):
 		e.maybeSent = true
 		return a.hold(e)
 	default:
 		b.metrics.refused(createRefusal(err))
 		b.delivery.removePending(e.key)
-		return 0, err
+		return ircd.Posted{}, err
 	}
 }
 

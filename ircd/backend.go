@@ -26,10 +26,12 @@ type Backend interface {
 	Join(ctx context.Context, c *Client) ([]Message, error)
 
 	// Post hands over a channel message from a client. Delivered means the message is stored
-	// and the backend has already broadcast it to the other clients. Queued means it will be
-	// stored later; a later failure is reported by the backend to c (see Client.Fail).
-	// An error refuses the message with 404 carrying UserText(err).
-	Post(ctx context.Context, c *Client, m Outgoing) (PostResult, error)
+	// and the backend has already broadcast it to the other clients; Posted.Message is the
+	// stored message as they got it, echoed to the sender (echo-message) with the same msgid
+	// and time. Queued means it will be stored later; a later failure is reported by the
+	// backend to c (see Client.Fail). An error refuses the message with 404 carrying
+	// UserText(err).
+	Post(ctx context.Context, c *Client, m Outgoing) (Posted, error)
 
 	// Disconnected is told when the connection of a client that the backend gave an
 	// identity (SASL login or Register) is gone, registered or not.
@@ -91,7 +93,13 @@ type Outgoing struct {
 	Tags    map[string]string // client-only tags (+...), when message-tags is on
 }
 
-// PostResult says what happened to an accepted Outgoing.
+// Posted says what happened to an accepted Outgoing.
+type Posted struct {
+	Result  PostResult
+	Message *Message // Delivered: the stored message (ID, Time) as the others got it; else nil
+}
+
+// PostResult is whether an accepted Outgoing is stored already or later.
 type PostResult int
 
 const (

@@ -18,6 +18,7 @@ const (
 	capCapNotify
 	capEchoMessage
 	capExtendedJoin
+	capLabeledResponse
 	capMessageTags
 	capMultiPrefix
 	capSASL
@@ -49,6 +50,7 @@ var capabilities = []capability{
 	{"draft/multiline", capMultiline, multilineCapValue},
 	{"echo-message", capEchoMessage, ""},
 	{"extended-join", capExtendedJoin, ""},
+	{"labeled-response", capLabeledResponse, ""},
 	{"message-tags", capMessageTags, ""},
 	{"multi-prefix", capMultiPrefix, ""},
 	{"sasl", capSASL, "PLAIN"},

@@ -132,9 +132,10 @@ func (c *Client) releaseHeld(seen map[string]bool) {
 			return
 		}
 		c.qmu.Unlock()
+		c.flushReplies(false) // the JOIN's replies go before what others said meanwhile
 		for _, h := range held {
 			if h.id == "" || !seen[h.id] {
-				c.replyLines(h.lines...)
+				c.queueReplies(h.lines...)
 			}
 		}
 	}

@@ -59,6 +59,8 @@ func (c *Client) handleLine(line []byte) {
 	if len(bytes.TrimLeft(line, " ")) == 0 {
 		return
 	}
+	c.beginReplies()
+	defer c.endReplies()
 	if c.tooLong(line) {
 		c.numeric(errInputTooLong, "Input line too long")
 		return
@@ -68,12 +70,13 @@ func (c *Client) handleLine(line []byte) {
 	case errors.Is(err, ircmsg.ErrorLineIsEmpty):
 		return
 	case errors.Is(err, ircmsg.ErrorLineContainsBadChar):
-		c.Fail("*", "INVALID_LINE", "Line ignored: it contains a NUL or CR character")
+		c.fail("*", "INVALID_LINE", "Line ignored: it contains a NUL or CR character")
 		return
 	case err != nil:
-		c.Fail("*", "INVALID_LINE", "Line ignored: "+err.Error())
+		c.fail("*", "INVALID_LINE", "Line ignored: "+err.Error())
 		return
 	}
+	c.labelReplies(&msg)
 	if !utf8.Valid(line) && !c.acceptInvalidUTF8(&msg) {
 		// UTF8ONLY: a FAIL whether or not the client asked for standard-replies.
 		c.send(ircmsg.MakeMessage(nil, c.s.cfg().ServerName, "FAIL", token(msg.Command), "INVALID_UTF8",

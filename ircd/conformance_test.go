@@ -63,6 +63,7 @@ func TestChannelNoticeStaysNotice(t *testing.T) {
 	e := newTestEnv(t, nil)
 	alice, bob := twoUsers(t, e)
 	alice.send("NOTICE #chat :bots must not answer this")
+	alice.sync() // the delivery to bob is queued before alice's PONG
 	got := bob.sync()
 	if len(got) != 1 || got[0].Command != "NOTICE" || got[0].Params[0] != "#chat" {
 		t.Errorf("bob got %v, want one NOTICE to #chat", got)

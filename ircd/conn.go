@@ -63,6 +63,8 @@ type Client struct {
 	heldBytes  int
 	quitReason string
 
+	rb responseBuffer // the running command's replies
+
 	// Owned by the reader goroutine.
 	reader  ircreader.Reader
 	reg     regState
@@ -180,21 +182,30 @@ func (c *Client) setCaps(add, del capSet) {
 
 func (c *Client) isRegistered() bool { return c.registered.Load() }
 
-// Notice sends a server NOTICE to this client.
-func (c *Client) Notice(text string) {
+// Notice sends a server NOTICE to this client at once, from any goroutine (a backend telling
+// a waiting client something); it is not one of a command's labeled replies.
+func (c *Client) Notice(text string) { c.noticeVia(c.deliverMsg, text) }
+
+// Fail reports a refusal at once, from any goroutine: a standard-replies FAIL when the
+// client negotiated it, else a NOTICE. Handlers use fail, which replies to the command.
+func (c *Client) Fail(command, code, text string) { c.failVia(c.deliverMsg, command, code, text) }
+
+// fail is Fail as one of the running command's replies (reader goroutine).
+func (c *Client) fail(command, code, text string) { c.failVia(c.send, command, code, text) }
+
+func (c *Client) noticeVia(send func(ircmsg.Message), text string) {
 	cfg := c.s.cfg()
 	for _, part := range splitText(text, lineBudget(cfg.ServerName, "NOTICE", c.Nick(), false), "") {
-		c.deliverMsg(ircmsg.MakeMessage(nil, cfg.ServerName, "NOTICE", c.Nick(), part))
+		send(ircmsg.MakeMessage(nil, cfg.ServerName, "NOTICE", c.Nick(), part))
 	}
 }
 
-// Fail reports a refusal: a standard-replies FAIL when the client negotiated it, else a NOTICE.
-func (c *Client) Fail(command, code, text string) {
+func (c *Client) failVia(send func(ircmsg.Message), command, code, text string) {
 	if c.hasCap(capStandardReplies) {
-		c.deliverMsg(ircmsg.MakeMessage(nil, c.s.cfg().ServerName, "FAIL", command, code, sanitizeText(text)))
+		send(ircmsg.MakeMessage(nil, c.s.cfg().ServerName, "FAIL", command, code, sanitizeText(text)))
 		return
 	}
-	c.Notice(text)
+	c.noticeVia(send, text)
 }
 
 // Disconnect sends ERROR :reason and closes the connection once what is queued is written.
@@ -206,6 +217,7 @@ func (c *Client) Disconnect(reason string) {
 // is still queued is discarded (the client is not reading it anyway).
 func (c *Client) closeWith(reason string, drop bool) {
 	line := serialize(ircmsg.MakeMessage(nil, "", "ERROR", sanitizeText(reason)), c.log)
+	replies := c.takeReplies() // the running command's replies (a refusal) go before the ERROR
 	c.qmu.Lock()
 	if c.closing {
 		c.qmu.Unlock()
@@ -216,6 +228,8 @@ func (c *Client) closeWith(reason string, drop bool) {
 	if drop {
 		clear(c.queue)
 		c.queue, c.qbytes = c.queue[:0], 0
+	} else {
+		c.queue = append(c.queue, replies...)
 	}
 	if line != nil {
 		c.queue = append(c.queue, line)
@@ -276,11 +290,19 @@ func linesSize(lines [][]byte) int {
 	return n
 }
 
-// replyLines queues the client's own replies from its reader goroutine. It waits while the queue
-// is more than half full (lines or bytes), so a command with a long answer (NAMES, history) is
-// paced by the client's reading while deliveries from others keep the other half. Never call
-// it with s.mu held.
+// replyLines is the client's own replies from its reader goroutine: collected in the response
+// buffer while a command runs, else queued at once. Never call it with s.mu held.
 func (c *Client) replyLines(lines ...[]byte) {
+	if !c.buffered(lines) {
+		c.queueReplies(lines...)
+	}
+}
+
+// queueReplies queues replies from the reader goroutine. It waits while the queue is more
+// than half full (lines or bytes), so a command with a long answer (NAMES, history) is paced
+// by the client's reading while deliveries from others keep the other half. Never call it
+// with s.mu held.
+func (c *Client) queueReplies(lines ...[]byte) {
 	cfg := c.s.cfg()
 	c.qmu.Lock()
 	defer c.qmu.Unlock()

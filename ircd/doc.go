@@ -12,6 +12,14 @@
 // everything a command causes (a Backend.Post and the Broadcast inside it, an error reply) is
 // queued before the reply to a later command such as PING.
 //
+// A command's replies go through the connection's response buffer (responsebuffer.go, after
+// ergo's): collected while the handler runs and queued when it returns, which is where
+// labeled-response is applied. JOIN flushes its replies early, before the deliveries it held.
+// Client.Notice and Client.Fail are for the backend and any goroutine: they are queued at
+// once and are not part of a command's labeled reply (handlers reply with numeric, send and
+// fail). A command that closes the connection (QUIT, a refusal with UserError.Disconnect)
+// has its replies queued before the ERROR.
+//
 // The outgoing queue holds at most Config.SendQueueLen lines and Config.SendQueueBytes bytes.
 // Deliveries from others (Broadcast, private messages, membership events) never wait: a client
 // whose queue is already full when a delivery comes is dropped with "ERROR :SendQ exceeded"; a
@@ -113,7 +121,10 @@
 //     inner text; other CTCP to the channel is refused with 404). A refusal of a PRIVMSG is 404
 //     with UserText. NOTICE gets no automatic error reply (RFC 2812); with standard-replies it
 //     gets FAIL NOTICE CANNOT_SEND. Delivered and Queued need no reply; a later failure of a
-//     Queued message comes from the backend through Client.Fail. Not joined: 404.
+//     Queued message comes from the backend through Client.Fail. Not joined: 404. For a
+//     Delivered message Posted.Message is the stored message: the sender's echo carries its
+//     msgid and time, the same as the other clients' copies (the backend's item id and
+//     creation time); a Queued message is echoed at once without a msgid.
 //   - PRIVMSG/NOTICE to a nick is delivered directly to that nick's connections and is NOT
 //     stored anywhere (and not passed to the backend); 401 for an unknown nick, 301 when away.
 //     It carries a msgid made by the server ("pm-" and 24 random hex digits), the same in the
@@ -158,17 +169,33 @@
 //
 // account-notify (accounts never change after registration, so it never fires), account-tag,
 // away-notify, batch (history replay in a chathistory batch), cap-notify, echo-message (the
-// sender's own connection gets its message back after Post succeeds, or at once for private
-// messages), extended-join, message-tags, multi-prefix (no prefixes exist: PREFIX= is empty),
-// sasl=PLAIN, server-time, setname, standard-replies, userhost-in-names, draft/chathistory
-// (CHATHISTORY, no JOIN replay), draft/message-redaction (REDACT), draft/multiline (multiline
-// batches both ways). These three are offered whatever the backend; without HistoryBackend or
-// Redactor the commands answer FAIL.
+// sender's own connection gets its message back after Post succeeds, with the msgid and time
+// of the stored message, or at once for private messages and held channel messages),
+// extended-join, labeled-response, message-tags, multi-prefix (no prefixes exist: PREFIX= is
+// empty), sasl=PLAIN, server-time, setname, standard-replies, userhost-in-names,
+// draft/chathistory (CHATHISTORY, no JOIN replay), draft/message-redaction (REDACT),
+// draft/multiline (multiline batches both ways). These three are offered whatever the
+// backend; without HistoryBackend or Redactor the commands answer FAIL.
+//
+// labeled-response: a command with a label tag from a client that negotiated the capability
+// gets its replies labeled. One reply line carries the label (a PING's PONG, the echo of a
+// PRIVMSG with echo-message, an error numeric); several go in a BATCH +<ref>
+// labeled-response whose opening line carries the label (JOIN, WHO, NAMES, CHATHISTORY; a
+// chathistory batch is nested in it); none is answered with "ACK" carrying the label (a
+// PRIVMSG without echo-message, PONG). A client without batch gets a reply of several lines
+// unlabeled. Deliveries from others that arrive meanwhile are never labeled; the lines JOIN
+// held come after its replies, inside the open batch but without its tag.
 //
 // # Channel traffic
 //
 // Broadcast serialises a Message once per capability variant (message-tags, server-time,
-// account-tag) and queues the bytes to every member without blocking. Text is split at line
+// account-tag) and queues the bytes to every member without blocking. It copies the member
+// list under the server lock and queues after releasing it, so a JOIN, QUIT or nick lookup
+// never waits for a fan-out to thousands of clients. A member who leaves meanwhile may still
+// get the message (as if it was said just before). A member who joins after the copy gets it
+// from Backend.Join's history: the backend must add a message to its history and Broadcast
+// it under one lock that Join also takes, as the bridge does (a joiner who is in the copy
+// has it held and dropped by msgid if its history replay had it). Text is split at line
 // breaks ("\r\n", "\n", "\r"), then at spaces or character boundaries to fit 512 bytes with
 // the source prefix (and the ACTION framing); NUL and \x01 are dropped and invalid UTF-8
 // replaced, so no text can inject a line. The msgid tag goes on the first line of a split

@@ -1,5 +1,7 @@
 package ircd
 
+import "sync"
+
 // fanOut queues each recipient's variant of a message, except for those skip reports, and
 // returns the number of lines queued; each connection's writer goroutine then writes its
 // queue, several lines per write when they have piled up. It never blocks on a slow recipient.
@@ -20,4 +22,29 @@ func fanOut(recipients []*Client, vs *variants, id string, skip func(*Client) bo
 		}
 	}
 	return lines
+}
+
+// snapshotPool recycles the member snapshots of fan-outs (40 KiB for 5,000 members).
+var snapshotPool = sync.Pool{New: func() any { return new([]*Client) }}
+
+// snapshotMembersLocked copies the channel's members (called with s.mu held), so that the
+// fan-out enqueues after releasing the lock. Ordering stays right: a member that joins after
+// the copy gets the message from the history (the backend adds a message to its history and
+// broadcasts it under its own lock, which Backend.Join also takes); one that joined before
+// gets it held until its JOIN replies are queued, or after them; one that leaves after the
+// copy may still get it, as if it had been said just before.
+func (s *Server) snapshotMembersLocked() *[]*Client { return snapshotOf(s.members) }
+
+// snapshotOf copies recipients into a pooled slice (called with s.mu held).
+func snapshotOf(recipients []*Client) *[]*Client {
+	p := snapshotPool.Get().(*[]*Client)
+	*p = append((*p)[:0], recipients...)
+	return p
+}
+
+// releaseSnapshot returns a snapshot to the pool, without its clients.
+func releaseSnapshot(p *[]*Client) {
+	clear(*p)
+	*p = (*p)[:0]
+	snapshotPool.Put(p)
 }

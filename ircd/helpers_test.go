@@ -98,20 +98,21 @@ func (b *memBackend) Join(_ context.Context, c *Client) ([]Message, error) {
 	return hist, err
 }
 
-func (b *memBackend) Post(_ context.Context, c *Client, out Outgoing) (PostResult, error) {
+func (b *memBackend) Post(_ context.Context, c *Client, out Outgoing) (Posted, error) {
 	b.mu.Lock()
 	if b.postErr != nil {
 		err := b.postErr
 		b.mu.Unlock()
-		return 0, err
+		return Posted{}, err
 	}
 	b.posts = append(b.posts, out)
 	b.nextID++
 	id := "m" + strconv.Itoa(b.nextID)
 	b.mu.Unlock()
-	b.srv.Broadcast(Message{ID: id, Time: time.Now(), Nick: c.Nick(), Account: c.Account(),
-		Command: out.Command, Text: out.Text, Action: out.Action}, c)
-	return Delivered, nil
+	m := Message{ID: id, Time: time.Now(), Nick: c.Nick(), Account: c.Account(),
+		Command: out.Command, Text: out.Text, Action: out.Action}
+	b.srv.Broadcast(m, c)
+	return Posted{Result: Delivered, Message: &m}, nil
 }
 
 func (b *memBackend) Disconnected(c *Client) {

@@ -96,7 +96,8 @@ func (c *Client) messageChannel(command, target, text string, tags map[string]st
 		out.Text, out.Action = rest, true
 	}
 	s.metrics.lineIn()
-	if _, err := s.backend.Post(c.ctx, c, out); err != nil {
+	posted, err := s.backend.Post(c.ctx, c, out)
+	if err != nil {
 		c.log.Info().AnErr("cause", err).Msg("message refused")
 		c.refuse(command, errCannotSendToChan, target, "Cannot send to channel: "+UserText(err))
 		if reason := DisconnectReason(err); reason != "" {
@@ -108,6 +109,11 @@ func (c *Client) messageChannel(command, target, text string, tags map[string]st
 	if c.hasCap(capEchoMessage) {
 		m := Message{Nick: c.Nick(), Account: c.Account(), Command: command, Text: out.Text,
 			Action: out.Action, Time: time.Now()}
+		if p := posted.Message; p != nil {
+			// The copy the others got: same msgid and time. Its source is this connection's
+			// own nick, as the client expects of its echo.
+			m.ID, m.Time, m.Text, m.Action = p.ID, p.Time, p.Text, p.Action
+		}
 		s.mu.RLock()
 		cm := s.prepareLocked(&m, s.cfg().Channel)
 		s.mu.RUnlock()
@@ -185,7 +191,7 @@ func handleTAGMSG(c *Client, msg *ircmsg.Message) {
 		})
 	}
 	s.mu.RLock()
-	var recipients []*Client
+	var recipients *[]*Client
 	switch {
 	case s.isChannel(target):
 		if c.joinState != joined {
@@ -194,19 +200,23 @@ func handleTAGMSG(c *Client, msg *ircmsg.Message) {
 			return
 		}
 		target = s.cfg().Channel
-		recipients = s.members
+		recipients = s.snapshotMembersLocked()
 	case s.users[Casefold(target)] != nil:
 		u := s.users[Casefold(target)]
 		target = u.nick
-		recipients = u.conns
+		recipients = snapshotOf(u.conns)
 	default:
 		s.mu.RUnlock()
 		c.refuse("TAGMSG", errNoSuchNick, target, "No such nick/channel")
 		return
 	}
 	out := tagmsg(c.u.prefix(), c.Account())
-	fanOut(recipients, out, "", func(r *Client) bool { return r == c && !c.hasCap(capEchoMessage) })
 	s.mu.RUnlock()
+	fanOut(*recipients, out, "", func(r *Client) bool { return r == c })
+	releaseSnapshot(recipients)
+	if c.hasCap(capEchoMessage) {
+		c.replyLines(out.get(c)...) // a reply: it carries the command's label
+	}
 }
 
 // fitClientTags keeps of tags what fits in the 4094 bytes servers may relay as client-only

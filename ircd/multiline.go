@@ -24,6 +24,7 @@ type multiline struct {
 	text    strings.Builder
 	lines   int
 	tags    map[string]string // client-only tags of the BATCH line
+	label   string            // labeled-response: the BATCH + line's label, for the reply at the end
 	err     string            // the first problem: the batch is refused at its end
 }
 
@@ -40,13 +41,14 @@ func handleBATCH(c *Client, msg *ircmsg.Message) {
 			c.batchFail("MULTILINE_INVALID", "A multiline batch is already open")
 			return
 		}
-		c.ml = &multiline{id: ref[1:], target: msg.Params[2]}
+		c.ml = &multiline{id: ref[1:], target: msg.Params[2], label: c.takeLabel()}
 		if c.hasCap(capMessageTags) {
 			c.ml.tags = fitClientTags(msg.ClientOnlyTags())
 		}
 	case strings.HasPrefix(ref, "-") && c.ml != nil && ref[1:] == c.ml.id:
 		ml := c.ml
 		c.ml = nil
+		c.useLabel(ml.label)
 		c.finishMultiline(ml)
 	default:
 		c.batchFail("MULTILINE_INVALID", "No such batch is open")

@@ -231,12 +231,16 @@ func (cm *chanMessage) addTags(msg *ircmsg.Message, v capSet, first bool) {
 const msgTagCaps = capMessageTags | capServerTime | capAccountTag
 
 // Broadcast delivers channel traffic to every connection on the channel except `except`. It
-// never blocks on a slow client: one whose queue is full is dropped.
+// never blocks on a slow client: one whose queue is full is dropped. The members are read
+// under the server lock and the lines queued after it is released (see snapshotMembers), so
+// a JOIN, QUIT or nick lookup never waits for a fan-out to thousands of clients.
 func (s *Server) Broadcast(m Message, except *Client) {
 	start := time.Now()
 	s.mu.RLock()
-	defer s.mu.RUnlock()
 	cm := s.prepareLocked(&m, s.cfg().Channel)
+	recipients := s.snapshotMembersLocked()
+	s.mu.RUnlock()
+	defer releaseSnapshot(recipients)
 	mask := msgTagCaps
 	if cm.batch = s.multilineBatchID(&m); cm.batch != "" {
 		mask |= capMultiline | capBatch // several lines: one batch for draft/multiline clients
@@ -244,7 +248,7 @@ func (s *Server) Broadcast(m Message, except *Client) {
 	out := newVariants(mask, func(v capSet) [][]byte {
 		return cm.lines(v, "", nil, s.serializer())
 	})
-	s.metrics.fannedOut(start, fanOut(s.members, out, m.ID, func(c *Client) bool { return c == except }))
+	s.metrics.fannedOut(start, fanOut(*recipients, out, m.ID, func(c *Client) bool { return c == except }))
 }
 
 // multilineBatchID is the batch id for m when it may go out as a draft/multiline batch.

@@ -347,6 +347,7 @@ func (d *Daemon) startHealth(addr string) error {
 			d.log.Error().Err(err).Msg("health endpoint failed")
 		}
 	}()
+	d.log.Info().Str("addr", ln.Addr().String()).Msg("health endpoint listening")
 	return nil
 }
 

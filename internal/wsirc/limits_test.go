@@ -27,8 +27,8 @@ func (openBackend) Register(context.Context, ircd.Registration) (*ircd.Identity,
 	return &ircd.Identity{}, nil
 }
 func (openBackend) Join(context.Context, *ircd.Client) ([]ircd.Message, error) { return nil, nil }
-func (openBackend) Post(context.Context, *ircd.Client, ircd.Outgoing) (ircd.PostResult, error) {
-	return ircd.Delivered, nil
+func (openBackend) Post(context.Context, *ircd.Client, ircd.Outgoing) (ircd.Posted, error) {
+	return ircd.Posted{Result: ircd.Delivered}, nil
 }
 func (openBackend) Disconnected(*ircd.Client) {}
 
