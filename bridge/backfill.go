@@ -96,7 +96,7 @@ func (b *Bridge) backfill(ctx context.Context, k *directus.Conn) error {
 	}
 	b.metrics.backfilled(read)
 	b.log.Info().Int("missed", missed).Int("read", read).Int("delivered", delivered).Int("skipped", skipped).
-		Dur("paced", p.waited).Msg("back-filled messages created during the outage")
+		Stringer("paced", p.waited).Msg("back-filled messages created during the outage")
 	return nil
 }
 

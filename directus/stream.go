@@ -116,7 +116,7 @@ func (r *retrier) log(l zerolog.Logger, err error, delay time.Duration, collecti
 		lvl = zerolog.WarnLevel
 	}
 	r.lastKind = kind
-	l.WithLevel(lvl).Err(err).Int("attempt", r.attempt).Dur("retry_in", delay).Str("collection", collection).
+	l.WithLevel(lvl).Err(err).Int("attempt", r.attempt).Stringer("retry_in", delay).Str("collection", collection).
 		Msg("directus stream: not connected")
 }
 
