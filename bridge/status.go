@@ -119,14 +119,18 @@ func (b *Bridge) StatusChanged() <-chan struct{} {
 
 // setState records a change of the link and tells operators (log) and IRC users (NOTICE).
 func (b *Bridge) setState(s State, err error) {
+	before := b.Status()
 	prev := b.status.set(s, err)
 	if s == prev {
 		return
 	}
 	switch s {
 	case StateReady:
-		if prev != StateStarting {
-			b.log.Info().Msg("directus reachable again")
+		if prev == StateStarting {
+			b.log.Info().Str("collection", b.cfg.Collection).Msg("directus subscription live")
+		} else {
+			b.log.Info().Stringer("outage", time.Since(before.Since).Round(time.Millisecond)).
+				Str("was", prev.String()).Msg("directus reachable again; subscription live")
 		}
 	case StateUnreachable:
 		b.log.Warn().Err(err).Msg("directus unreachable")
