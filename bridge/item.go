@@ -11,9 +11,8 @@ import (
 
 // itemFields is what the bridge reads of each message, in the subscription, in create
 // replies and in reads. The author is a bare id; names come from the bridge's user
-// directory (see learnAuthors). Asking for user_created.first_name instead made Directus run
-// a second query for every event and every create reply: about 3 ms of Directus CPU each,
-// a quarter of its work per chat message (make bench).
+// directory (see learnAuthors). Asking for user_created.first_name instead makes Directus run
+// a second query for every event and every create reply (docs/PERFORMANCE.md has the cost).
 var itemFields = []string{"id", "text", "date_created", "irc_nick", "irc_key", "user_created"}
 
 // item is one row of the messages collection.
