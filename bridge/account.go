@@ -34,7 +34,8 @@ type account struct {
 	static string            // a static token login (a guest uses the service token)
 	sess   *directus.Session // a password login; nil with a static token
 
-	// Owned by the goroutine that runs the mailbox.
+	// held is owned by the goroutine that runs the mailbox; ws has its own lock, so that the
+	// user sweep can close it when idle.
 	ws   creator
 	held []*outEntry
 
@@ -48,7 +49,6 @@ type account struct {
 	refs     int                       // logins holding the account: connections, registered or not
 	conns    map[*ircd.Client]struct{} // registered connections
 	revoked  bool
-	holding  bool // in b.accounts.holding
 }
 
 // send hands f to the account's goroutine (started when idle). It reports false when the
@@ -227,7 +227,6 @@ func (r *accounts) forgetLocked(a *account) {
 	}
 	delete(r.all, a)
 	delete(r.holding, a)
-	a.holding = false
 }
 
 func (r *accounts) setHolding(a *account, holding bool) {
@@ -238,7 +237,6 @@ func (r *accounts) setHolding(a *account, holding bool) {
 	} else {
 		delete(r.holding, a)
 	}
-	a.holding = holding
 }
 
 // holders lists the accounts with held messages.

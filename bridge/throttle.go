@@ -196,11 +196,14 @@ func (t *throttle) live(key string, now time.Time) *failures {
 // too) block it for the window, doubling with each failure past the limit, at most maxBlock.
 func (t *throttle) blocked(key string, limit int, now time.Time, inFlight bool) time.Duration {
 	f := t.live(key, now)
+	if f == nil {
+		return 0
+	}
 	pending := 0
 	if inFlight {
-		pending = f.pendingOf()
+		pending = f.pending
 	}
-	if f == nil || f.count+pending < limit {
+	if f.count+pending < limit {
 		return 0
 	}
 	if f.count < limit { // the limit is reached only with attempts in flight
@@ -215,13 +218,6 @@ func (t *throttle) block(over int) time.Duration {
 		d *= 2
 	}
 	return min(d, maxBlock)
-}
-
-func (f *failures) pendingOf() int {
-	if f == nil {
-		return 0
-	}
-	return f.pending
 }
 
 // expiry is when an entry without attempts in flight may be forgotten.

@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -124,7 +123,7 @@ func New(cfg config.Config, log zerolog.Logger, opts Options) (*Daemon, error) {
 		isTLS, isWS := listenerKind(ln)
 		log.Info().Str("addr", ln.Addr().String()).Bool("tls", isTLS).Bool("websocket", isWS).Str("channel", cfg.Channel.Name).Msg("listening for IRC clients")
 	}
-	log.Info().Str("version", opts.Version).Str("commit", version.Get().Commit).Str("go", version.Get().GoVersion).Str("directus", redactURL(cfg.Directus.URL)).
+	log.Info().Str("version", opts.Version).Str("commit", version.Get().Commit).Str("go", version.Get().GoVersion).Str("directus", config.MaskURL(cfg.Directus.URL)).
 		Strs("listen", d.addrStrings()).Str("health", cfg.Health.Listen).Str("channel", cfg.Channel.Name).
 		Msg("directus-ircd started")
 	return d, nil
@@ -349,15 +348,6 @@ func (d *Daemon) startHealth(addr string) error {
 	}()
 	d.log.Info().Str("addr", ln.Addr().String()).Msg("health endpoint listening")
 	return nil
-}
-
-// redactURL drops userinfo from a URL for the log.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(invalid URL)"
-	}
-	return u.Redacted()
 }
 
 func ircdConfig(c config.Config, opts Options) (ircd.Config, error) {
