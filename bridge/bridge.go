@@ -29,7 +29,7 @@ import (
 // Config is what the bridge needs to know; cmd/directus-ircd fills it from the config file.
 type Config struct {
 	Collection     string
-	History        int
+	History        int // the newest messages read at start for ircd's JOIN replay
 	BackfillMax    int // most messages delivered after an outage (newest first); 0: 500
 	EmailDomain    string
 	ServerPassword string
@@ -62,7 +62,10 @@ type Config struct {
 
 // Server is the part of *ircd.Server the bridge uses.
 type Server interface {
-	Broadcast(m ircd.Message, except *ircd.Client)
+	Deliver(m ircd.Message, except *ircd.Client)
+	SeedHistory(msgs []ircd.Message)
+	HistoryIDs() []string
+	Edited(m ircd.Message, onlyKnown bool)
 	NoticeAll(text string)
 	Redact(r ircd.Redaction)
 }
@@ -121,7 +124,7 @@ func New(cfg Config, dc *directus.Client, log zerolog.Logger) *Bridge {
 		throttle:   newThrottle(cfg.FailuresPerAddress, cfg.FailuresPerAccount, cfg.FailureWindow),
 		gate:       newLoginGate(cfg.LoginConcurrency),
 		accounts:   newAccounts(),
-		delivery:   newDelivery(cfg.History),
+		delivery:   newDelivery(),
 		redactions: newRedactions(),
 		wake:       make(chan struct{}, 1),
 		up:         make(chan struct{}),

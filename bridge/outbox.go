@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/directus-ircd/directus-ircd/internal/waitctx"
 	"github.com/directus-ircd/directus-ircd/ircd"
 )
 
@@ -136,12 +137,7 @@ func (b *Bridge) Drain(ctx context.Context) {
 			wg.Done()
 		}
 	}
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-	}
+	_ = waitctx.Wait(ctx, &wg) // at the deadline the daemon aborts what is still running
 }
 
 func (a *account) drain(ctx context.Context) {
@@ -166,13 +162,9 @@ func (b *Bridge) Abort() { b.stop() }
 // until every account has ended (held messages done, sessions logged out, concurrently)
 // or ctx ends; then what is still running is cancelled.
 func (b *Bridge) Close(ctx context.Context) {
-	done := make(chan struct{})
-	go func() { b.actors.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
+	if waitctx.Wait(ctx, &b.actors) != nil {
 		b.stop()
-		<-done
+		b.actors.Wait()
 	}
 	b.stop()
 }

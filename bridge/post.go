@@ -15,8 +15,8 @@ import (
 
 // Post implements ircd.Backend: a channel message becomes one item created as its sender,
 // on the sender's account goroutine (so one account's messages are created in the order
-// sent, after any held ones). When it returns Delivered the other clients already have the
-// message queued (a PING after the PRIVMSG is answered after it).
+// sent, after any held ones). It returns the stored message, which ircd delivers to the
+// channel and echoes to the sender (a PING after the PRIVMSG is answered after both).
 func (b *Bridge) Post(ctx context.Context, c *ircd.Client, out ircd.Outgoing) (ircd.Posted, error) {
 	a := acctOf(c)
 	if a == nil {
@@ -64,9 +64,9 @@ func (a *account) post(e *outEntry) (ircd.Posted, error) {
 	it, err := a.create(e)
 	switch {
 	case err == nil:
-		m, _ := b.deliverItem(it, e.c, false)
+		m, fresh := b.claimCreated(it)
 		b.delivery.removePending(e.key)
-		return ircd.Posted{Result: ircd.Delivered, Message: &m}, nil
+		return ircd.Posted{Result: ircd.Stored, Message: &m, AlreadyDelivered: !fresh}, nil
 	case isTransient(err):
 		e.maybeSent = true
 		return a.hold(e)

@@ -61,22 +61,11 @@ func (b *Bridge) reconcile(newest []item) {
 		present[it.ID] = true
 		b.deliverUpdate(it, true)
 	}
-	for _, h := range b.historyIDs() {
+	for _, h := range b.srv.HistoryIDs() {
 		if !present[h] && !idLess(h, oldest) {
 			b.deliverDelete(h)
 		}
 	}
-}
-
-func (b *Bridge) historyIDs() []string {
-	d := b.delivery
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	ids := make([]string, len(d.history))
-	for i, h := range d.history {
-		ids[i] = h.id
-	}
-	return ids
 }
 
 // Event implements directus.StreamHandler: live events, in order.

@@ -21,14 +21,15 @@ type Backend interface {
 	// answered with 464 carrying UserText(err), then ERROR and close.
 	Register(ctx context.Context, reg Registration) (*Identity, error)
 
-	// Join is asked when a client joins the channel. It returns the history to replay, oldest
-	// first, or an error: the join is refused with UserText(err) and the client stays.
-	Join(ctx context.Context, c *Client) ([]Message, error)
+	// Join is asked when a client joins the channel. An error refuses the join with
+	// UserText(err) and the client stays. The replay comes from the server (Deliver,
+	// SeedHistory).
+	Join(ctx context.Context, c *Client) error
 
-	// Post hands over a channel message from a client. Delivered means the message is stored
-	// and the backend has already broadcast it to the other clients; Posted.Message is the
-	// stored message as they got it, echoed to the sender (echo-message) with the same msgid
-	// and time. Queued means it will be stored later; a later failure is reported by the
+	// Post hands over a channel message from a client. Stored means the message is stored:
+	// the server delivers Posted.Message to the channel (see Server.Deliver) and echoes it
+	// to the sender (echo-message) with the same msgid and time. Queued means it will be
+	// stored later, and then delivered by the backend; a later failure is reported by the
 	// backend to c (see Client.Fail). An error refuses the message with 404 carrying
 	// UserText(err).
 	Post(ctx context.Context, c *Client, m Outgoing) (Posted, error)
@@ -95,15 +96,20 @@ type Outgoing struct {
 
 // Posted says what happened to an accepted Outgoing.
 type Posted struct {
-	Result  PostResult
-	Message *Message // Delivered: the stored message (ID, Time) as the others got it; else nil
+	Result PostResult
+	// Message is the stored message (Stored only): its ID becomes the msgid and its Time the
+	// time of every copy, the sender's echo included.
+	Message *Message
+	// AlreadyDelivered (Stored only) says the backend has delivered Message itself (it came
+	// back from the store before Post returned); the server then only echoes it.
+	AlreadyDelivered bool
 }
 
 // PostResult is whether an accepted Outgoing is stored already or later.
 type PostResult int
 
 const (
-	Delivered PostResult = iota
+	Stored PostResult = iota
 	Queued
 )
 

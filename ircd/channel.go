@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ergochat/irc-go/ircmsg"
+	"github.com/ergochat/irc-go/ircutils"
 )
 
 // joinState is a connection's membership of the channel.
@@ -14,7 +15,7 @@ type joinState uint8
 
 const (
 	notJoined joinState = iota
-	joining             // Backend.Join is running; channel messages are held for it
+	joining             // Backend.Join is running; channel traffic is held for it
 	joined
 )
 
@@ -49,8 +50,10 @@ func handleJOIN(c *Client, msg *ircmsg.Message) {
 	}
 }
 
-// join joins the channel: Backend.Join decides and returns the history, then the client gets the
-// JOIN, topic, NAMES and the history replay, then what was said meanwhile.
+// join joins the channel: Backend.Join decides, then the client gets the JOIN, topic, NAMES
+// and the replay, then what was said meanwhile. The replay is copied under the same lock as
+// the switch to joined; what was delivered while Backend.Join ran was held, and is dropped
+// by msgid when the replay has it.
 func (c *Client) join() {
 	s := c.s
 	c.qmu.Lock()
@@ -66,8 +69,7 @@ func (c *Client) join() {
 	s.addMemberLocked(c)
 	s.mu.Unlock()
 
-	history, err := s.backend.Join(c.ctx, c)
-	if err != nil {
+	if err := s.backend.Join(c.ctx, c); err != nil {
 		s.mu.Lock()
 		s.removeMemberLocked(c)
 		c.joinState = notJoined
@@ -91,6 +93,15 @@ func (c *Client) join() {
 	echo := joinMsg.get(c)
 	names := s.namesLocked(c.hasCap(capUserhostInNames))
 	topic, topicBy, topicTime := s.topic, s.topicBy, s.topicTime
+	var history []Message
+	if !c.hasCap(capChathistory) { // it asks for history itself (CHATHISTORY), as with ergo
+		history = s.replay.copyLocked()
+	}
+	if len(history) > 0 {
+		c.qmu.Lock()
+		c.replayedLast = history[len(history)-1].ID
+		c.qmu.Unlock()
+	}
 	s.mu.Unlock()
 
 	c.replyLines(echo...)
@@ -100,9 +111,6 @@ func (c *Client) join() {
 		c.numeric(rplTopicWhoTime, cfg.Channel, topicBy, strconv.FormatInt(topicTime.Unix(), 10))
 	}
 	c.sendNames(names)
-	if c.hasCap(capChathistory) {
-		history = nil // it asks for history itself (CHATHISTORY), as with ergo
-	}
 	seen := c.replayHistory(history)
 	c.releaseHeld(seen)
 }
@@ -198,7 +206,7 @@ func (s *Server) leaveLocked(c *Client, msgFor func(*user) ircmsg.Message) {
 func handlePART(c *Client, msg *ircmsg.Message) {
 	reason := ""
 	if len(msg.Params) > 1 {
-		reason = truncateRunes(msg.Params[1], kickLen)
+		reason = ircutils.SanitizeText(msg.Params[1], kickLen)
 	}
 	for _, name := range strings.Split(msg.Params[0], ",") {
 		if !c.s.isChannel(name) {
@@ -354,7 +362,7 @@ func (s *Server) setTopic(topic string) {
 	defer s.mu.Unlock()
 	cfg := s.cfg()
 	s.topic, s.topicBy, s.topicTime = topic, cfg.ServerName, time.Now()
-	s.sendJoinedLocked(plainVariant(ircmsg.MakeMessage(nil, cfg.ServerName, "TOPIC", cfg.Channel, sanitizeText(topic)), s), nil)
+	s.sendJoinedLocked(plainVariant(ircmsg.MakeMessage(nil, cfg.ServerName, "TOPIC", cfg.Channel, ircutils.SanitizeText(topic, maxLineLen)), s), nil)
 }
 
 func handleLIST(c *Client, msg *ircmsg.Message) {

@@ -69,7 +69,7 @@ func TestAutoJoinAndHistory(t *testing.T) {
 	}
 	t.Run("plain", func(t *testing.T) {
 		e := newTestEnv(t, func(c *Config) { c.AutoJoin = true; c.HistoryTimeFormat = "15:04" })
-		e.b.history = history
+		e.srv.SeedHistory(history)
 		tc := e.dial()
 		tc.send("NICK plain", "USER u 0 * :x")
 		_, before := tc.waitFor("366")
@@ -90,7 +90,7 @@ func TestAutoJoinAndHistory(t *testing.T) {
 	})
 	t.Run("server-time and batch", func(t *testing.T) {
 		e := newTestEnv(t, func(c *Config) { c.AutoJoin = true })
-		e.b.history = history
+		e.srv.SeedHistory(history)
 		tc := e.dial()
 		tc.send("CAP LS 302", "CAP REQ :server-time message-tags batch account-tag", "NICK st", "USER u 0 * :x", "CAP END")
 		tc.waitFor("366")
@@ -120,14 +120,14 @@ func TestAutoJoinAndHistory(t *testing.T) {
 
 func TestMessagesDuringJoinAreHeldInOrder(t *testing.T) {
 	e := newTestEnv(t, nil)
-	e.b.history = []Message{{ID: "old", Nick: "Zed", Text: "history"}}
+	e.srv.SeedHistory([]Message{{ID: "old", Nick: "Zed", Text: "history"}})
 	bob := e.dial()
 	bob.register("b", "PASS bob:builder")
 	bob.joinChannel()
 	e.b.joinHook = func(c *Client) {
-		// Said while the backend is fetching the history: once in the history too, once not.
-		e.srv.Broadcast(Message{ID: "old", Nick: "Zed", Text: "history"}, nil)
-		e.srv.Broadcast(Message{ID: "new", Nick: "Zed", Text: "meanwhile"}, nil)
+		// Delivered while the backend decides on the JOIN: held for the joiner, and in the
+		// replay it gets, so once in all.
+		e.srv.Deliver(Message{ID: "new", Nick: "Zed", Text: "meanwhile"}, nil)
 	}
 	tc := e.dial()
 	tc.register("late")

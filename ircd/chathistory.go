@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ergochat/irc-go/ircmsg"
+	"github.com/ergochat/irc-go/ircutils"
 )
 
 // maxHistoryLimit is the most messages one CHATHISTORY query returns (ISUPPORT CHATHISTORY);
@@ -148,7 +149,7 @@ func handleCHATHISTORY(c *Client, msg *ircmsg.Message) {
 	var he *historyError
 	errors.As(err, &he)
 	params := append([]string{"CHATHISTORY", he.code}, he.params...)
-	c.send(ircmsg.MakeMessage(nil, cfg.ServerName, "FAIL", append(params, sanitizeText(he.text))...))
+	c.send(ircmsg.MakeMessage(nil, cfg.ServerName, "FAIL", append(params, ircutils.SanitizeText(he.text, maxLineLen))...))
 }
 
 // historyFailure turns a backend error into the FAIL to send.

@@ -61,12 +61,11 @@ func (c *Client) handleLine(line []byte) {
 	}
 	c.beginReplies()
 	defer c.endReplies()
-	if c.tooLong(line) {
+	msg, err := c.parseLine(string(line))
+	switch {
+	case errors.Is(err, ircmsg.ErrorBodyTooLong), errors.Is(err, ircmsg.ErrorTagsTooLong):
 		c.numeric(errInputTooLong, "Input line too long")
 		return
-	}
-	msg, err := ircmsg.ParseLine(string(line))
-	switch {
 	case errors.Is(err, ircmsg.ErrorLineIsEmpty):
 		return
 	case errors.Is(err, ircmsg.ErrorLineContainsBadChar):
@@ -116,15 +115,12 @@ func (c *Client) dispatch(msg *ircmsg.Message) {
 	}
 }
 
-// tooLong reports a line over the limits: 510 bytes plus, with message-tags, 8191 of tags.
-func (c *Client) tooLong(line []byte) bool {
-	const body = maxLineLen - len("\r\n")
-	if line[0] != '@' || !c.hasCap(capMessageTags) {
-		return len(line) > body
+// parseLine parses a line from the client within the limits: 510 bytes of body and, with
+// message-tags, 8191 bytes of tags (irc-go checks both); without message-tags, tags count
+// as body.
+func (c *Client) parseLine(line string) (ircmsg.Message, error) {
+	if line[0] == '@' && !c.hasCap(capMessageTags) && len(line) > maxLineLen-len("\r\n") {
+		return ircmsg.Message{}, ircmsg.ErrorBodyTooLong
 	}
-	sp := bytes.IndexByte(line, ' ')
-	if sp < 0 {
-		return len(line) > maxTagsLen
-	}
-	return sp+1 > maxTagsLen || len(line)-sp-1 > body
+	return ircmsg.ParseLineStrict(line, false, maxLineLen)
 }

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ergochat/irc-go/ircutils"
 )
 
 // Config is the server's configuration. Zero fields take the defaults listed in withDefaults.
@@ -30,6 +32,9 @@ type Config struct {
 	FloodRate      float64 // lines/sec budget; fakelag, then "Excess Flood"; < 0 disables
 	FloodBurst     int
 
+	// History is how many recent channel messages a JOIN replays (0: none). Read once by
+	// NewServer.
+	History           int
 	HistoryTimeFormat string // Go time layout for the "[...] " prefix on replay without server-time
 
 	// MaxLines is the most lines one channel message takes on IRC, after splitting (default
@@ -104,17 +109,17 @@ func withDefaults(cfg Config) Config {
 	}
 	cfg.MaxLines = max(cfg.MaxLines, 2)
 	def(&cfg.FullTextAt, "on the web page")
-	cfg.FullTextAt = sanitizeText(cfg.FullTextAt)
+	cfg.FullTextAt = ircutils.SanitizeText(cfg.FullTextAt, maxLineLen)
 	if cfg.FloodRate == 0 {
 		cfg.FloodRate = 2
 	}
 	if cfg.FloodBurst <= 0 {
 		cfg.FloodBurst = 20
 	}
-	cfg.Topic = truncateRunes(sanitizeText(cfg.Topic), topicLen)
+	cfg.Topic = ircutils.SanitizeText(cfg.Topic, topicLen)
 	cfg.MOTD = slices.Clone(cfg.MOTD)
 	for i, line := range cfg.MOTD {
-		cfg.MOTD[i] = sanitizeText(line)
+		cfg.MOTD[i] = ircutils.SanitizeText(line, maxLineLen)
 	}
 	return cfg
 }

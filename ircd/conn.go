@@ -13,6 +13,7 @@ import (
 
 	"github.com/ergochat/irc-go/ircmsg"
 	"github.com/ergochat/irc-go/ircreader"
+	"github.com/ergochat/irc-go/ircutils"
 	"github.com/rs/zerolog"
 	"golang.org/x/time/rate"
 )
@@ -53,15 +54,19 @@ type Client struct {
 	drainPending atomic.Bool              // Drain waits for this connection to go quiet
 
 	// Outgoing queue, guarded by qmu. One writer goroutine drains it.
-	qmu        sync.Mutex
-	qcond      sync.Cond
-	queue      [][]byte
-	qbytes     int         // bytes in queue
-	closing    bool        // no more lines are accepted; the writer closes after the queue
-	holding    bool        // deliveries from others are held while a JOIN completes
-	held       []heldLines // deliveries held while holding
-	heldBytes  int
-	quitReason string
+	qmu       sync.Mutex
+	qcond     sync.Cond
+	queue     [][]byte
+	qbytes    int         // bytes in queue
+	closing   bool        // no more lines are accepted; the writer closes after the queue
+	holding   bool        // deliveries from others are held while a JOIN completes
+	held      []heldLines // deliveries held while holding
+	heldBytes int
+	// replayedLast is the msgid of the last message of this connection's JOIN replay: its
+	// fan-out may still be under way when the JOIN ends (fan-outs run one at a time, so no
+	// other can be), and its live copy is then left out.
+	replayedLast string
+	quitReason   string
 
 	rb responseBuffer // the running command's replies
 
@@ -202,7 +207,7 @@ func (c *Client) noticeVia(send func(ircmsg.Message), text string) {
 
 func (c *Client) failVia(send func(ircmsg.Message), command, code, text string) {
 	if c.hasCap(capStandardReplies) {
-		send(ircmsg.MakeMessage(nil, c.s.cfg().ServerName, "FAIL", command, code, sanitizeText(text)))
+		send(ircmsg.MakeMessage(nil, c.s.cfg().ServerName, "FAIL", command, code, ircutils.SanitizeText(text, maxLineLen)))
 		return
 	}
 	c.noticeVia(send, text)
@@ -216,7 +221,7 @@ func (c *Client) Disconnect(reason string) {
 // closeWith marks the connection closing with ERROR :reason as its last line. With drop, what
 // is still queued is discarded (the client is not reading it anyway).
 func (c *Client) closeWith(reason string, drop bool) {
-	line := serialize(ircmsg.MakeMessage(nil, "", "ERROR", sanitizeText(reason)), c.log)
+	line := serialize(ircmsg.MakeMessage(nil, "", "ERROR", ircutils.SanitizeText(reason, maxLineLen)), c.log)
 	replies := c.takeReplies() // the running command's replies (a refusal) go before the ERROR
 	c.qmu.Lock()
 	if c.closing {
@@ -268,6 +273,10 @@ func (c *Client) enqueue(lines [][]byte, id string, hold bool) {
 			c.qmu.Unlock()
 			return
 		}
+	} else if hold && id != "" && id == c.replayedLast {
+		c.replayedLast = "" // the replay had it
+		c.qmu.Unlock()
+		return
 	} else if len(c.queue) < cfg.SendQueueLen && c.qbytes < cfg.SendQueueBytes {
 		c.queue = append(c.queue, lines...)
 		c.qbytes += size

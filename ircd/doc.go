@@ -106,8 +106,8 @@
 // NOTICE, TAGMSG, SETNAME, CHATHISTORY, REDACT, BATCH. Others get 421.
 //
 //   - JOIN of the channel asks Backend.Join; a refusal is 474 with UserText. The joiner gets the
-//     JOIN, 332/333, 353/366 and the history replay, then what was said while Backend.Join ran
-//     (held for it, without what the history already had, by msgid). A client with
+//     JOIN, 332/333, 353/366 and the replay of the newest Config.History messages, then what
+//     was said while Backend.Join ran (held for it, without what the replay had, by msgid). A client with
 //     draft/chathistory gets no replay (as with ergo): it asks for history with CHATHISTORY. Any other channel: 403
 //     "No such channel; this server has only #chat". JOIN 0 parts.
 //   - TOPIC shows the configured topic (332/333, 331 when empty); setting it is 482. Reload
@@ -120,11 +120,12 @@
 //   - PRIVMSG/NOTICE to the channel go to Backend.Post (CTCP ACTION as Outgoing.Action with the
 //     inner text; other CTCP to the channel is refused with 404). A refusal of a PRIVMSG is 404
 //     with UserText. NOTICE gets no automatic error reply (RFC 2812); with standard-replies it
-//     gets FAIL NOTICE CANNOT_SEND. Delivered and Queued need no reply; a later failure of a
+//     gets FAIL NOTICE CANNOT_SEND. Stored and Queued need no reply; a later failure of a
 //     Queued message comes from the backend through Client.Fail. Not joined: 404. For a
-//     Delivered message Posted.Message is the stored message: the sender's echo carries its
-//     msgid and time, the same as the other clients' copies (the backend's item id and
-//     creation time); a Queued message is echoed at once without a msgid.
+//     Stored message Posted.Message is the stored message: the server delivers it to the
+//     other members (Deliver) and echoes it to the sender with the same msgid and time (the
+//     backend's item id and creation time); a Queued message is echoed at once without a
+//     msgid and delivered by the backend once stored.
 //   - PRIVMSG/NOTICE to a nick is delivered directly to that nick's connections and is NOT
 //     stored anywhere (and not passed to the backend); 401 for an unknown nick, 301 when away.
 //     It carries a msgid made by the server ("pm-" and 24 random hex digits), the same in the
@@ -188,14 +189,16 @@
 //
 // # Channel traffic
 //
-// Broadcast serialises a Message once per capability variant (message-tags, server-time,
-// account-tag) and queues the bytes to every member without blocking. It copies the member
-// list under the server lock and queues after releasing it, so a JOIN, QUIT or nick lookup
-// never waits for a fan-out to thousands of clients. A member who leaves meanwhile may still
-// get the message (as if it was said just before). A member who joins after the copy gets it
-// from Backend.Join's history: the backend must add a message to its history and Broadcast
-// it under one lock that Join also takes, as the bridge does (a joiner who is in the copy
-// has it held and dropped by msgid if its history replay had it). Text is split at line
+// Deliver (a stored message: a client's, returned by Post, or one the backend learnt of) and
+// Broadcast (server notices) serialise a Message once per capability variant (message-tags,
+// server-time, account-tag) and queue the bytes to every member without blocking, one
+// message at a time, so every member sees the same order. They copy the member list under
+// the server lock and queue after releasing it, so a JOIN, QUIT or nick lookup never waits
+// for a fan-out to thousands of clients. A member who leaves meanwhile may still get the
+// message (as if it was said just before). Deliver adds the message to the JOIN replay under
+// the same lock as the copy, so a joiner gets each message once: in its replay, or live (a
+// joiner in the copy has it held and dropped by msgid if its replay had it). Edited and
+// Redact change the replay and tell the channel. Text is split at line
 // breaks ("\r\n", "\n", "\r"), then at spaces or character boundaries to fit 512 bytes with
 // the source prefix (and the ACTION framing); NUL and \x01 are dropped and invalid UTF-8
 // replaced, so no text can inject a line. The msgid tag goes on the first line of a split

@@ -26,10 +26,10 @@ var snapshotPool = sync.Pool{New: func() any { return new([]*Client) }}
 
 // snapshotMembersLocked copies the channel's members (called with s.mu held), so that the
 // fan-out enqueues after releasing the lock. Ordering stays right: a member that joins after
-// the copy gets the message from the history (the backend adds a message to its history and
-// broadcasts it under its own lock, which Backend.Join also takes); one that joined before
-// gets it held until its JOIN replies are queued, or after them; one that leaves after the
-// copy may still get it, as if it had been said just before.
+// the copy gets the message from the replay (Deliver adds it under the same lock); one that
+// was joining gets it held until its JOIN replies are queued, and dropped if its replay has
+// it (or, when the fan-out reaches it after its JOIN ended, by replayedLast); one that leaves
+// after the copy may still get it, as if it had been said just before.
 func (s *Server) snapshotMembersLocked() *[]*Client { return snapshotOf(s.members) }
 
 // snapshotOf copies recipients into a pooled slice (called with s.mu held).

@@ -18,14 +18,13 @@ import (
 )
 
 // memBackend is an in-memory Backend: accounts with passwords and forced nicks, guests with a
-// "|guest" suffix, a history, and Post that stores and broadcasts like the bridge does.
+// "|guest" suffix, and Post that stores and returns the stored message like the bridge does.
 type memBackend struct {
 	srv *Server
 
 	mu           sync.Mutex
 	passwords    map[string]string // account -> password
 	requireLogin bool
-	history      []Message
 	joinErr      error
 	postErr      error
 	posts        []Outgoing
@@ -88,14 +87,14 @@ func (b *memBackend) Register(_ context.Context, reg Registration) (*Identity, e
 	return &Identity{Nick: withSuffix(reg.Nick, "|guest"), NickSuffix: "|guest"}, nil
 }
 
-func (b *memBackend) Join(_ context.Context, c *Client) ([]Message, error) {
+func (b *memBackend) Join(_ context.Context, c *Client) error {
 	b.mu.Lock()
-	hook, hist, err := b.joinHook, append([]Message(nil), b.history...), b.joinErr
+	hook, err := b.joinHook, b.joinErr
 	b.mu.Unlock()
 	if hook != nil {
 		hook(c)
 	}
-	return hist, err
+	return err
 }
 
 func (b *memBackend) Post(_ context.Context, c *Client, out Outgoing) (Posted, error) {
@@ -111,8 +110,7 @@ func (b *memBackend) Post(_ context.Context, c *Client, out Outgoing) (Posted, e
 	b.mu.Unlock()
 	m := Message{ID: id, Time: time.Now(), Nick: c.Nick(), Account: c.Account(),
 		Command: out.Command, Text: out.Text, Action: out.Action}
-	b.srv.Broadcast(m, c)
-	return Posted{Result: Delivered, Message: &m}, nil
+	return Posted{Result: Stored, Message: &m}, nil
 }
 
 func (b *memBackend) Disconnected(c *Client) {
@@ -132,7 +130,7 @@ func testConfig() Config {
 	return Config{
 		ServerName: "irc.test", Network: "TestNet", Channel: "#chat", Topic: "Welcome to the chat",
 		MOTD: []string{"Hello"}, Version: "test-1", DefaultHost: "users.test",
-		FloodRate: 10000, FloodBurst: 10000, SendQueueLen: 256,
+		FloodRate: 10000, FloodBurst: 10000, SendQueueLen: 256, History: 50,
 	}
 }
 

@@ -1,11 +1,72 @@
 package ircd
 
 import (
+	"slices"
 	"time"
 )
 
-// replayHistory sends the history Backend.Join returned to this client only (see
-// sendHistoryBatch). It returns the msgids replayed.
+// replayLog is the channel's recent messages, oldest first, replayed on JOIN to clients
+// without draft/chathistory. ircd keeps it, not the backend, because a message must be added
+// to it in the same step as its fan-out (Server.Deliver) that a JOIN takes its copy in: a
+// joiner then gets each message once, in the replay or live after it, never both and never
+// neither. Guarded by Server.mu.
+type replayLog struct {
+	max  int
+	msgs []Message
+}
+
+// addLocked appends m, dropping the oldest beyond max.
+func (r *replayLog) addLocked(m Message) {
+	if r.max <= 0 {
+		return
+	}
+	if len(r.msgs) == r.max {
+		r.msgs = slices.Delete(r.msgs, 0, 1)
+	}
+	r.msgs = append(r.msgs, m)
+}
+
+func (r *replayLog) copyLocked() []Message { return append([]Message(nil), r.msgs...) }
+
+// findLocked is the index of the message with msgid id, or -1.
+func (r *replayLog) findLocked(id string) int {
+	for i := len(r.msgs) - 1; i >= 0; i-- {
+		if r.msgs[i].ID == id {
+			return i
+		}
+	}
+	return -1
+}
+
+// removeLocked takes out the message at i.
+func (r *replayLog) removeLocked(i int) {
+	r.msgs = slices.Delete(r.msgs, i, i+1)
+}
+
+// SeedHistory adds messages (oldest first) to the JOIN replay without delivering them: what
+// was said before this server started.
+func (s *Server) SeedHistory(msgs []Message) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, m := range msgs {
+		s.replay.addLocked(m)
+	}
+}
+
+// HistoryIDs lists the msgids in the JOIN replay, oldest first (a backend reconciling after
+// an outage finds what was deleted meanwhile).
+func (s *Server) HistoryIDs() []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	ids := make([]string, len(s.replay.msgs))
+	for i := range s.replay.msgs {
+		ids[i] = s.replay.msgs[i].ID
+	}
+	return ids
+}
+
+// replayHistory sends the history copied at JOIN to this client only (see sendHistoryBatch).
+// It returns the msgids replayed.
 func (c *Client) replayHistory(history []Message) map[string]bool {
 	if len(history) == 0 {
 		return nil

@@ -114,10 +114,10 @@ func TestCutRuleFromConfig(t *testing.T) {
 
 func TestHistoryReplayIsCut(t *testing.T) {
 	e := newTestEnv(t, func(c *Config) { c.SendQueueLen = 16 })
-	e.b.history = []Message{
+	e.srv.SeedHistory([]Message{
 		{ID: "h1", Nick: "Carol", Text: manyLines(1100)},
 		{ID: "h2", Nick: "Carol", Text: "short"},
-	}
+	})
 	alice := e.dial()
 	alice.register("a", "PASS alice:wonderland")
 	alice.writeAsync("JOIN #chat\r\nPING done\r\n") // the replay is paced by this client's reading

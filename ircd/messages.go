@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ergochat/irc-go/ircmsg"
+	"github.com/ergochat/irc-go/ircutils"
 )
 
 func handlePRIVMSG(c *Client, msg *ircmsg.Message) { c.message("PRIVMSG", msg) }
@@ -60,7 +61,7 @@ func (c *Client) refuse(command, numeric, target, text string) {
 	if command != "NOTICE" {
 		c.numeric(numeric, target, text)
 	} else if c.hasCap(capStandardReplies) {
-		c.send(ircmsg.MakeMessage(nil, c.s.cfg().ServerName, "FAIL", command, "CANNOT_SEND", target, sanitizeText(text)))
+		c.send(ircmsg.MakeMessage(nil, c.s.cfg().ServerName, "FAIL", command, "CANNOT_SEND", target, ircutils.SanitizeText(text, maxLineLen)))
 	}
 }
 
@@ -80,7 +81,8 @@ func (c *Client) onChannel() bool {
 	return c.joinState == joined
 }
 
-// messageChannel posts a channel message through the backend, which stores and broadcasts it.
+// messageChannel posts a channel message through the backend, which stores it, then
+// delivers the stored message to the channel and echoes it to the sender.
 func (c *Client) messageChannel(command, target, text string, tags map[string]string) {
 	s := c.s
 	if !c.onChannel() {
@@ -106,6 +108,13 @@ func (c *Client) messageChannel(command, target, text string, tags map[string]st
 		return
 	}
 	c.u.spoke.Store(time.Now().Unix())
+	if p := posted.Message; posted.Result == Stored && p != nil && !posted.AlreadyDelivered {
+		live := *p
+		if command == "NOTICE" {
+			live.Command = "NOTICE" // a NOTICE must not make bots answer (RFC 2812)
+		}
+		s.Deliver(live, c)
+	}
 	if c.hasCap(capEchoMessage) {
 		m := Message{Nick: c.Nick(), Account: c.Account(), Command: command, Text: out.Text,
 			Action: out.Action, Time: time.Now()}

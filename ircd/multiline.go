@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/ergochat/irc-go/ircmsg"
+	"github.com/ergochat/irc-go/ircutils"
 )
 
 // draft/multiline limits, advertised in the capability's value.
@@ -117,7 +118,7 @@ func (c *Client) finishMultiline(ml *multiline) {
 }
 
 func (c *Client) batchFail(code, text string) {
-	c.send(ircmsg.MakeMessage(nil, c.s.cfg().ServerName, "FAIL", "BATCH", code, sanitizeText(text)))
+	c.send(ircmsg.MakeMessage(nil, c.s.cfg().ServerName, "FAIL", "BATCH", code, ircutils.SanitizeText(text, maxLineLen)))
 }
 
 // mlPart is one line of a message sent as a multiline batch: concat marks a piece of a line

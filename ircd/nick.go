@@ -6,6 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ergochat/irc-go/ircmsg"
+	"github.com/ergochat/irc-go/ircutils"
 )
 
 // Casefold folds a nick or channel name for comparison (CASEMAPPING=ascii).
@@ -78,7 +79,7 @@ func sourceNick(name string) string {
 	if name == "" || strings.ContainsAny(name[:1], ":#&$+~%@") {
 		name = "_" + name
 	}
-	return truncateBytes(name, 4*nickLen)
+	return ircmsg.TruncateUTF8Safe(name, 4*nickLen)
 }
 
 // safeMaskPart reports whether s can be the user or host of a hostmask.
@@ -100,15 +101,7 @@ func withSuffix(nick, suffix string) string {
 	if room < 1 {
 		return nick
 	}
-	return truncateBytes(nick, room) + suffix
-}
-
-// truncateBytes cuts s to at most n bytes at a rune boundary (irc-go's helper).
-var truncateBytes = ircmsg.TruncateUTF8Safe
-
-// truncateRunes cuts s to at most n bytes at a rune boundary, after making it valid UTF-8.
-func truncateRunes(s string, n int) string {
-	return truncateBytes(strings.ToValidUTF8(s, "\uFFFD"), n)
+	return ircmsg.TruncateUTF8Safe(nick, room) + suffix
 }
 
 // deriveUser makes a hostmask user name (ident) from an account or nick.
@@ -131,7 +124,7 @@ func deriveUser(from string) string {
 // token makes s usable as a middle parameter (no spaces, not empty, no leading ':'): "*" for
 // "", '_' for spaces.
 func token(s string) string {
-	s = strings.ReplaceAll(sanitizeText(s), " ", "_")
+	s = strings.ReplaceAll(ircutils.SanitizeText(s, maxLineLen), " ", "_")
 	if s == "" {
 		return "*"
 	}
@@ -139,12 +132,4 @@ func token(s string) string {
 		s = "_" + s
 	}
 	return s
-}
-
-// sanitizeText makes text safe as one IRC parameter: no NUL, CR or LF, valid UTF-8.
-func sanitizeText(text string) string {
-	if strings.ContainsAny(text, "\x00\r\n") {
-		text = strings.NewReplacer("\x00", "", "\r\n", " ", "\r", " ", "\n", " ").Replace(text)
-	}
-	return strings.ToValidUTF8(text, "\uFFFD")
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ergochat/irc-go/ircmsg"
+	"github.com/ergochat/irc-go/ircutils"
 )
 
 // Redactor is implemented by a Backend that lets clients delete channel messages with REDACT
@@ -26,9 +27,6 @@ type Redaction struct {
 	Nick    string // who deleted it; "" for the server (unknown deleter)
 	Account string // the deleter's account, for account-tag
 	Reason  string
-	// Notice is what clients without draft/message-redaction get instead, as a server NOTICE
-	// ("" sends them nothing).
-	Notice string
 }
 
 func handleREDACT(c *Client, msg *ircmsg.Message) {
@@ -36,10 +34,10 @@ func handleREDACT(c *Client, msg *ircmsg.Message) {
 	target, msgid := msg.Params[0], msg.Params[1]
 	reason := ""
 	if len(msg.Params) > 2 {
-		reason = truncateRunes(msg.Params[2], kickLen)
+		reason = ircutils.SanitizeText(msg.Params[2], kickLen)
 	}
 	fail := func(code, text string) {
-		c.send(ircmsg.MakeMessage(nil, s.cfg().ServerName, "FAIL", "REDACT", code, token(target), token(msgid), sanitizeText(text)))
+		c.send(ircmsg.MakeMessage(nil, s.cfg().ServerName, "FAIL", "REDACT", code, token(target), token(msgid), ircutils.SanitizeText(text, maxLineLen)))
 	}
 	r, ok := s.backend.(Redactor)
 	switch {
@@ -63,25 +61,27 @@ func handleREDACT(c *Client, msg *ircmsg.Message) {
 	}
 }
 
-// Redact tells every connection on the channel that a message was deleted: a REDACT to those
-// with draft/message-redaction (the deleter's own connections too), r.Notice to the others.
+// Redact tells every connection on the channel that a message was deleted, and takes it out
+// of the replay: a REDACT to those with draft/message-redaction (the deleter's own
+// connections too), a server NOTICE quoting it to the others.
 func (s *Server) Redact(r Redaction) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
+	s.deliverMu.Lock()
+	defer s.deliverMu.Unlock()
 	cfg := s.cfg()
 	now := time.Now()
+	s.mu.Lock()
 	src := s.prepareLocked(&Message{Nick: r.Nick}, cfg.Channel)
-	notice := s.prepareLocked(&Message{Command: "NOTICE", Text: r.Notice, Time: now}, cfg.Channel)
+	notice := s.prepareLocked(&Message{Command: "NOTICE", Text: s.deleteNoticeLocked(r.ID), Time: now}, cfg.Channel)
+	recipients := s.snapshotMembersLocked()
+	s.mu.Unlock()
+	defer releaseSnapshot(recipients)
 	out := newVariants(capRedaction|msgTagCaps, func(v capSet) [][]byte {
 		if !v.has(capRedaction) {
-			if r.Notice == "" {
-				return nil
-			}
 			return notice.lines(v, "", nil, s.serializer())
 		}
 		params := []string{cfg.Channel, r.ID}
 		if r.Reason != "" {
-			params = append(params, sanitizeText(r.Reason))
+			params = append(params, ircutils.SanitizeText(r.Reason, maxLineLen))
 		}
 		m := ircmsg.MakeMessage(nil, src.source, "REDACT", params...)
 		if v.has(capServerTime) {
@@ -92,5 +92,5 @@ func (s *Server) Redact(r Redaction) {
 		}
 		return [][]byte{serialize(m, s.log)}
 	})
-	fanOut(s.members, out, "", nil)
+	fanOut(*recipients, out, "", nil)
 }

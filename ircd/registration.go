@@ -45,7 +45,7 @@ func handleUSER(c *Client, msg *ircmsg.Message) {
 		return
 	}
 	c.reg.user = msg.Params[0]
-	c.reg.realname = truncateRunes(msg.Params[3], realnameLen)
+	c.reg.realname = ircutils.SanitizeText(msg.Params[3], realnameLen)
 	c.tryRegister()
 }
 

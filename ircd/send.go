@@ -230,19 +230,41 @@ func (cm *chanMessage) addTags(msg *ircmsg.Message, v capSet, first bool) {
 // msgTagCaps are the capabilities that change how a channel message is serialised.
 const msgTagCaps = capMessageTags | capServerTime | capAccountTag
 
-// Broadcast delivers channel traffic to every connection on the channel except `except`. It
-// never blocks on a slow client: one whose queue is full is dropped. The members are read
-// under the server lock and the lines queued after it is released (see snapshotMembers), so
-// a JOIN, QUIT or nick lookup never waits for a fan-out to thousands of clients.
+// Deliver sends a stored channel message to every connection on the channel except `except`
+// (the sender, whose echo its command makes) and adds it to the JOIN replay, in one step with
+// respect to JOINs: a joiner gets it in its replay or live, once. It never blocks on a slow
+// client: one whose queue is full is dropped. The members are read under the server lock and
+// the lines queued after it is released, so a JOIN, QUIT or nick lookup never waits for a
+// fan-out to thousands of clients.
+func (s *Server) Deliver(m Message, except *Client) {
+	s.deliverMu.Lock()
+	defer s.deliverMu.Unlock()
+	s.fanOutMessage(&m, except, true)
+}
+
+// Broadcast sends channel traffic that is not a stored message (a server NOTICE, for
+// example) to every connection on the channel except `except`, like Deliver but without
+// adding it to the replay.
 func (s *Server) Broadcast(m Message, except *Client) {
+	s.deliverMu.Lock()
+	defer s.deliverMu.Unlock()
+	s.fanOutMessage(&m, except, false)
+}
+
+// fanOutMessage queues m to the members but except; record adds it to the replay under the
+// same lock as the member snapshot. Called with deliverMu held.
+func (s *Server) fanOutMessage(m *Message, except *Client, record bool) {
 	start := time.Now()
-	s.mu.RLock()
-	cm := s.prepareLocked(&m, s.cfg().Channel)
+	s.mu.Lock()
+	if record {
+		s.replay.addLocked(*m)
+	}
+	cm := s.prepareLocked(m, s.cfg().Channel)
 	recipients := s.snapshotMembersLocked()
-	s.mu.RUnlock()
+	s.mu.Unlock()
 	defer releaseSnapshot(recipients)
 	mask := msgTagCaps
-	if cm.batch = s.multilineBatchID(&m); cm.batch != "" {
+	if cm.batch = s.multilineBatchID(m); cm.batch != "" {
 		mask |= capMultiline | capBatch // several lines: one batch for draft/multiline clients
 	}
 	out := newVariants(mask, func(v capSet) [][]byte {

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/directus-ircd/directus-ircd/internal/waitctx"
 	"github.com/ergochat/irc-go/ircmsg"
 	"github.com/rs/zerolog"
 )
@@ -26,6 +27,11 @@ type Server struct {
 	batchID atomic.Uint64
 	wg      sync.WaitGroup // connection goroutines
 
+	// deliverMu puts channel traffic from the backend (Deliver, Broadcast, Edited, Redact) in
+	// one order, the same for every member; it is taken before mu and held across a fan-out,
+	// which only queues, so it never waits for a client.
+	deliverMu sync.Mutex
+
 	mu        sync.RWMutex
 	clients   map[*Client]struct{} // every open connection
 	perIP     map[netip.Addr]int
@@ -37,6 +43,7 @@ type Server struct {
 	topic     string
 	topicBy   string
 	topicTime time.Time
+	replay    replayLog // recent channel messages, replayed on JOIN
 	listeners map[net.Listener]struct{}
 	shutdown  bool // no new connections
 	draining  bool // Drain has started
@@ -84,6 +91,7 @@ func NewServer(cfg Config, b Backend, log zerolog.Logger) *Server {
 		topic:     cfg.Topic,
 		topicBy:   cfg.ServerName,
 		topicTime: time.Now(),
+		replay:    replayLog{max: cfg.History},
 		tickStop:  make(chan struct{}),
 		tickDone:  make(chan struct{}),
 
@@ -349,14 +357,7 @@ func (s *Server) Drain(ctx context.Context) {
 	s.waitQuiet(ctx)
 }
 
-func (s *Server) waitQuiet(ctx context.Context) {
-	done := make(chan struct{})
-	go func() { s.quiet.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-	}
-}
+func (s *Server) waitQuiet(ctx context.Context) { _ = waitctx.Wait(ctx, &s.quiet) }
 
 // Shutdown stops the server: after Drain (run here first if it was not), each connection
 // gets ERROR :server shutting down after its pending replies, is closed, and its goroutines

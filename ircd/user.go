@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/ergochat/irc-go/ircmsg"
+	"github.com/ergochat/irc-go/ircutils"
 )
 
 // changeNick handles NICK after registration.
@@ -49,7 +50,7 @@ func handleAWAY(c *Client, msg *ircmsg.Message) {
 	s := c.s
 	away := ""
 	if len(msg.Params) > 0 {
-		away = truncateRunes(msg.Params[0], awayLen)
+		away = ircutils.SanitizeText(msg.Params[0], awayLen)
 	}
 	s.mu.Lock()
 	u := c.u
@@ -97,7 +98,7 @@ func handleSETNAME(c *Client, msg *ircmsg.Message) {
 func handleQUIT(c *Client, msg *ircmsg.Message) {
 	reason := "Client quit"
 	if len(msg.Params) > 0 && msg.Params[0] != "" {
-		reason = truncateRunes(msg.Params[0], kickLen)
+		reason = ircutils.SanitizeText(msg.Params[0], kickLen)
 	}
 	// The nick is given up before the ERROR is queued: a client that reconnects as soon as
 	// it reads the ERROR finds its nick free.

@@ -25,6 +25,7 @@ import (
 	"github.com/directus-ircd/directus-ircd/internal/config"
 	"github.com/directus-ircd/directus-ircd/internal/metrics"
 	"github.com/directus-ircd/directus-ircd/internal/version"
+	"github.com/directus-ircd/directus-ircd/internal/waitctx"
 	"github.com/directus-ircd/directus-ircd/ircd"
 )
 
@@ -221,12 +222,8 @@ func (d *Daemon) shutdown() error {
 	}
 	d.cancelBridge()
 	d.cancelServe()
-	done := make(chan struct{})
-	go func() { d.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		err = errors.Join(err, fmt.Errorf("shutdown: %w", ctx.Err()))
+	if werr := waitctx.Wait(ctx, &d.wg); werr != nil {
+		err = errors.Join(err, fmt.Errorf("shutdown: %w", werr))
 	}
 	d.closeListeners()
 	return err
@@ -359,7 +356,7 @@ func ircdConfig(c config.Config, opts Options) (ircd.Config, error) {
 		ServerName: c.Server.Name, Network: c.Server.Network,
 		Channel: c.Channel.Name, Topic: c.Channel.Topic, MOTD: motd,
 		Version: "directus-ircd-" + opts.Version, DefaultHost: "directus",
-		AutoJoin: c.Channel.AutoJoin, MaxLines: c.Channel.MaxLines,
+		AutoJoin: c.Channel.AutoJoin, MaxLines: c.Channel.MaxLines, History: c.Channel.History,
 		MaxClients: c.Server.MaxClients, MaxClientsPerIP: c.Server.MaxClientsPerIP,
 		RegistrationTimeout: c.Server.RegistrationTimeout,
 		PingInterval:        c.Server.PingInterval, PingTimeout: c.Server.PingTimeout,

@@ -26,9 +26,9 @@ func (openBackend) AuthenticatePlain(context.Context, ircd.AuthRequest) (*ircd.I
 func (openBackend) Register(context.Context, ircd.Registration) (*ircd.Identity, error) {
 	return &ircd.Identity{}, nil
 }
-func (openBackend) Join(context.Context, *ircd.Client) ([]ircd.Message, error) { return nil, nil }
+func (openBackend) Join(context.Context, *ircd.Client) error { return nil }
 func (openBackend) Post(context.Context, *ircd.Client, ircd.Outgoing) (ircd.Posted, error) {
-	return ircd.Posted{Result: ircd.Delivered}, nil
+	return ircd.Posted{Result: ircd.Queued}, nil
 }
 func (openBackend) Disconnected(*ircd.Client) {}
 
