@@ -124,6 +124,9 @@ type Message struct {
 	Command string    // PRIVMSG or NOTICE ("" means PRIVMSG)
 	Text    string    // may contain newlines and be long: the server splits it into lines
 	Action  bool      // CTCP ACTION
+	// ClientTags are the sender's client-only tags (+draft/reply, ...), relayed live to
+	// message-tags clients; they are not stored, so the replay leaves them out.
+	ClientTags map[string]string
 }
 
 // UserError is an error with a text meant for the IRC user, kept apart from the logged cause.

@@ -110,6 +110,7 @@ func (c *Client) messageChannel(command, target, text string, tags map[string]st
 	c.u.spoke.Store(time.Now().Unix())
 	if p := posted.Message; posted.Result == Stored && p != nil && !posted.AlreadyDelivered {
 		live := *p
+		live.ClientTags = tags
 		if command == "NOTICE" {
 			live.Command = "NOTICE" // a NOTICE must not make bots answer (RFC 2812)
 		}

@@ -257,9 +257,12 @@ func (s *Server) fanOutMessage(m *Message, except *Client, record bool) {
 	start := time.Now()
 	s.mu.Lock()
 	if record {
-		s.replay.addLocked(*m)
+		stored := *m
+		stored.ClientTags = nil
+		s.replay.addLocked(stored)
 	}
 	cm := s.prepareLocked(m, s.cfg().Channel)
+	cm.tags = m.ClientTags
 	recipients := s.snapshotMembersLocked()
 	s.mu.Unlock()
 	defer releaseSnapshot(recipients)
