@@ -9,7 +9,7 @@
 // serves one connection in the calling goroutine, which is that connection's only reader. A
 // second goroutine writes. Limits and per-address counts apply to every listener alike.
 // Commands run one after another in the reader, in the order the client sent them, so
-// everything a command causes (a Backend.Post and the Broadcast inside it, an error reply) is
+// everything a command causes (a Backend.Post and the Deliver after it, an error reply) is
 // queued before the reply to a later command such as PING.
 //
 // A command's replies go through the connection's response buffer (responsebuffer.go, after
@@ -21,7 +21,7 @@
 // has its replies queued before the ERROR.
 //
 // The outgoing queue holds at most Config.SendQueueLen lines and Config.SendQueueBytes bytes.
-// Deliveries from others (Broadcast, private messages, membership events) never wait: a client
+// Deliveries from others (Deliver, Broadcast, private messages, membership events) never wait: a client
 // whose queue is already full when a delivery comes is dropped with "ERROR :SendQ exceeded"; a
 // delivery that finds room is taken whole, even past the bound, so the size of one message
 // never drops a client that reads. The client's own replies wait while the queue is
