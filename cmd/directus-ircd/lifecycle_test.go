@@ -98,13 +98,19 @@ func adminGet(t *testing.T, dx *dtest.Instance, path string, out any) {
 
 func adminPatch(t *testing.T, dx *dtest.Instance, path string, body any) {
 	t.Helper()
+	adminWrite(t, dx, http.MethodPatch, path, body)
+}
+
+// adminWrite sends body as JSON to a Directus REST path as the admin.
+func adminWrite(t *testing.T, dx *dtest.Instance, method, path string, body any) {
+	t.Helper()
 	raw, _ := json.Marshal(body)
-	req, _ := http.NewRequest(http.MethodPatch, dx.URL+path, bytes.NewReader(raw))
+	req, _ := http.NewRequest(method, dx.URL+path, bytes.NewReader(raw))
 	req.Header.Set("Authorization", "Bearer "+dx.AdminToken(t))
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("PATCH %s: %v %v", path, resp, err)
+	if err != nil || resp.StatusCode != 200 && resp.StatusCode != 204 {
+		t.Fatalf("%s %s: %v %v", method, path, resp, err)
 	}
 	resp.Body.Close()
 }
