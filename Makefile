@@ -35,8 +35,9 @@ dist:
 	done; \
 	cd $(DIST) && sha256sum directus-ircd-* > SHA256SUMS && cat SHA256SUMS
 
-# The daemon in the foreground with a local Directus, demo users and the web chat page.
-run: build directus
+# The daemon in the foreground with a local Directus, demo users and the web chat page
+# (dev/run.sh builds the daemon with `make build`).
+run: directus
 	dev/run.sh
 
 # go vet and every test, including those against a real local Directus (installed on first use),

@@ -36,7 +36,8 @@ trap cleanup EXIT
 trap 'cleanup; exit "$status"' INT TERM
 
 dev/directus.sh start
-go build -o bin/directus-ircd ./cmd/directus-ircd
+# The daemon as `make build` builds it, stamped with the version and commit it logs at start.
+make --no-print-directory build
 go build -o bin/webchat ./examples/webchat
 
 # setup keeps the bridge token in the config. The local daemon is the token's only user, so

@@ -44,19 +44,7 @@ func TestDaemonReloadsOnSIGHUPAndStopsOnSIGTERM(t *testing.T) {
 	w.waitLine(t, "listening for IRC clients", 60*time.Second)
 	waitReady(t, "http://"+healthAddr+"/readyz")
 
-	scrape := func() metrics.Values {
-		t.Helper()
-		resp, err := http.Get("http://" + healthAddr + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		v, err := metrics.Parse(resp.Body)
-		if err != nil || resp.StatusCode != http.StatusOK {
-			t.Fatalf("GET /metrics: %s, %v", resp.Status, err)
-		}
-		return v
-	}
+	scrape := func() metrics.Values { return scrapeMetrics(t, healthAddr) }
 	before := scrape()
 	build := false
 	for k := range before {
@@ -102,6 +90,21 @@ func TestDaemonReloadsOnSIGHUPAndStopsOnSIGTERM(t *testing.T) {
 		t.Errorf("ERROR on SIGTERM = %q", reason)
 	}
 	w.waitExit(t, "after SIGTERM", 30*time.Second)
+}
+
+// scrapeMetrics reads the daemon's /metrics on its health endpoint.
+func scrapeMetrics(t *testing.T, healthAddr string) metrics.Values {
+	t.Helper()
+	resp, err := http.Get("http://" + healthAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	v, err := metrics.Parse(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics: %s, %v", resp.Status, err)
+	}
+	return v
 }
 
 // waitReady polls the readiness endpoint: it reflects the Directus subscription.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ergochat/irc-go/ircmsg"
+
+	"github.com/directus-ircd/directus-ircd/directus"
 	"github.com/directus-ircd/directus-ircd/internal/dtest"
 	"github.com/directus-ircd/directus-ircd/internal/irctest"
 	"github.com/directus-ircd/directus-ircd/internal/sdnotify/sdnotifytest"
@@ -94,15 +98,90 @@ func adminGet(t *testing.T, dx *dtest.Instance, path string, out any) {
 
 func adminPatch(t *testing.T, dx *dtest.Instance, path string, body any) {
 	t.Helper()
+	adminWrite(t, dx, http.MethodPatch, path, body)
+}
+
+// adminWrite sends body as JSON to a Directus REST path as the admin.
+func adminWrite(t *testing.T, dx *dtest.Instance, method, path string, body any) {
+	t.Helper()
 	raw, _ := json.Marshal(body)
-	req, _ := http.NewRequest(http.MethodPatch, dx.URL+path, bytes.NewReader(raw))
+	req, _ := http.NewRequest(method, dx.URL+path, bytes.NewReader(raw))
 	req.Header.Set("Authorization", "Bearer "+dx.AdminToken(t))
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("PATCH %s: %v %v", path, resp, err)
+	if err != nil || resp.StatusCode != 200 && resp.StatusCode != 204 {
+		t.Fatalf("%s %s: %v %v", method, path, resp, err)
 	}
 	resp.Body.Close()
+}
+
+// userID is the id of the Directus user with this email.
+func userID(t *testing.T, dx *dtest.Instance, email string) string {
+	t.Helper()
+	var users []struct{ ID string }
+	adminGet(t, dx, "/users?fields=id&filter[email][_eq]="+url.QueryEscape(email), &users)
+	if len(users) != 1 {
+		t.Fatalf("%d users with the email %s", len(users), email)
+	}
+	return users[0].ID
+}
+
+// postAs logs in as login over IRC from the local address from, joins the channel and posts
+// text with echo-message. The echo comes once Directus has stored the line, and carries the
+// item's id: the stored item must have the text and the author email. It returns the client.
+func postAs(t *testing.T, b *binary, dx *dtest.Instance, from, login, password, email, text string) *irctest.Client {
+	t.Helper()
+	c := irctest.DialFrom(t, from, b.irc)
+	c.RegisterSASL("x", login, password)
+	c.Send("CAP", "REQ", "echo-message")
+	c.ExpectFunc("CAP ACK", func(m ircmsg.Message) bool { return m.Command == "CAP" && len(m.Params) > 1 && m.Params[1] == "ACK" })
+	c.Join("#chat")
+	c.Send("PRIVMSG", "#chat", text)
+	echo := expectPrivmsg(t, c, c.Nick, text)
+	ok, id := echo.GetTag("msgid")
+	if !ok {
+		t.Fatalf("the echo of %q has no msgid", text)
+	}
+	var item struct {
+		Text        string
+		UserCreated string `json:"user_created"`
+	}
+	adminGet(t, dx, "/items/messages/"+url.PathEscape(id)+"?fields=text,user_created", &item)
+	if item.Text != text || item.UserCreated != userID(t, dx, email) {
+		t.Fatalf("item %s is %q by %s, want %q by %s", id, item.Text, item.UserCreated, text, email)
+	}
+	return c
+}
+
+// expectPrivmsg waits for the channel PRIVMSG with this text and checks it comes from nick.
+func expectPrivmsg(t *testing.T, c *irctest.Client, nick, text string) ircmsg.Message {
+	t.Helper()
+	m := c.ExpectFunc("PRIVMSG "+text, func(m ircmsg.Message) bool {
+		return m.Command == "PRIVMSG" && len(m.Params) == 2 && m.Params[1] == text
+	})
+	if m.Nick() != nick {
+		t.Fatalf("%q came from %s, want %s", text, m.Nick(), nick)
+	}
+	return m
+}
+
+// createAs creates a message over Directus's REST API as the user, as the web chat page does.
+func createAs(t *testing.T, dx *dtest.Instance, email, password, text string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := directus.New(directus.Config{URL: dx.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := c.Login(ctx, email, password)
+	if err != nil {
+		t.Fatalf("login %s: %v", email, err)
+	}
+	defer func() { _ = c.Logout(ctx, tok.Refresh) }()
+	if _, err := c.CreateItem(ctx, tok.Access, "messages", map[string]any{"text": text}, []string{"id"}); err != nil {
+		t.Fatalf("create as %s: %v", email, err)
+	}
 }
 
 // storedTexts counts the stored items whose text starts with prefix, by text.
@@ -215,10 +294,8 @@ func TestShutdownIsBoundedWhenDirectusIsFrozen(t *testing.T) {
 // Wrong static tokens from many addresses do not keep a valid token out.
 func TestBadTokensFromOthersDoNotLockOutAValidToken(t *testing.T) {
 	dx, res := dtest.StartProvisioned(t, dtest.Options{})
-	var users []struct{ ID string }
-	adminGet(t, dx, "/users?filter[email][_eq]=carol@example.com&fields=id", &users)
 	const carolToken = "carols-static-token-0123456789"
-	adminPatch(t, dx, "/users/"+users[0].ID, map[string]any{"token": carolToken})
+	adminPatch(t, dx, "/users/"+userID(t, dx, dtest.CarolEmail), map[string]any{"token": carolToken})
 	b := startBinary(t, buildDaemon(t, ""), dx, res.BridgeToken, "")
 	for i := 2; i <= 9; i++ {
 		c := irctest.DialFrom(t, fmt.Sprintf("127.0.0.%d", i), b.irc)
@@ -230,6 +307,43 @@ func TestBadTokensFromOthersDoNotLockOutAValidToken(t *testing.T) {
 	if nick := carol.RegisterPass("c", "token:"+carolToken); nick != "Carol" {
 		t.Fatalf("valid token logged in as %q", nick)
 	}
+}
+
+// An ordinary user with a script cannot lock another out through the daemon: 40 parallel and
+// 40 sequential wrong passwords for carol from four addresses reach Directus at most the
+// budget's 10 + 5 times, carol stays active, and she logs in from a fresh address and posts.
+// Directus is the witness: with auth_login_attempts at 16 it suspends carol at her 17th
+// attempt since her last success, so her own login after the attack proves that at most 15
+// wrong ones reached it. The daemon's metrics must count the same attempts as the replies.
+func TestPasswordSprayDoesNotLockOutTheOwner(t *testing.T) {
+	dx, res := dtest.StartProvisioned(t, dtest.Options{})
+	adminPatch(t, dx, "/settings", map[string]any{"auth_login_attempts": 16})
+	b := startBinary(t, buildDaemon(t, ""), dx, res.BridgeToken, "")
+	from := []string{"127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"}
+	replies := irctest.SprayPasswords(t, b.irc, from, "carol", 40, 40)
+	reached := 0
+	for _, r := range replies {
+		if strings.Contains(r, "Invalid email or password") {
+			reached++
+		}
+	}
+	v := scrapeMetrics(t, b.health)
+	badCredentials := v[`directus_ircd_login_failures_total{reason="bad_credentials"}`]
+	throttled := v[`directus_ircd_login_failures_total{reason="throttled"}`]
+	t.Logf("FIGURES password spray on the binary: %d attempts, %d reached Directus, %v throttled", len(replies), reached, throttled)
+	if badCredentials != float64(reached) || badCredentials+throttled != float64(len(replies)) {
+		t.Errorf("metrics: %v bad credentials and %v throttled; the replies: %d of %d reached Directus",
+			badCredentials, throttled, reached, len(replies))
+	}
+	if reached > 15 {
+		t.Errorf("%d wrong passwords reached Directus, budget 10 + 5", reached)
+	}
+	var carol struct{ Status string }
+	adminGet(t, dx, "/users/"+userID(t, dx, dtest.CarolEmail)+"?fields=status", &carol)
+	if carol.Status != "active" {
+		t.Fatalf("carol is %s after the attack", carol.Status)
+	}
+	postAs(t, b, dx, "127.0.0.99", "carol", dtest.CarolPassword, dtest.CarolEmail, "still carol's account")
 }
 
 // A token that Directus does not accept is a configuration error: exit status 78

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"net"
 	"os"
 	"os/exec"
@@ -155,6 +156,7 @@ func TestMakeRunAnswersAnIRCClient(t *testing.T) {
 				}
 			})
 			w.waitLine(t, "listening for IRC clients", 4*time.Minute)
+			assertStampedAsMakeBuild(t, root, w.waitLine(t, "directus-ircd started", time.Minute))
 			alice := irctest.Dial(t, "127.0.0.1:"+ircPort)
 			if nick := alice.RegisterSASL("alice", "alice@example.com", "alicepass"); nick != "Alice" {
 				t.Fatalf("nick = %q", nick)
@@ -184,6 +186,27 @@ func TestMakeRunAnswersAnIRCClient(t *testing.T) {
 				t.Fatalf("the IRC port still accepts connections after %s", st.name)
 			}
 		})
+	}
+}
+
+// assertStampedAsMakeBuild checks the daemon's start log line: the daemon was built as `make
+// build` builds it, stamped with the checkout's commit (and "+dirty" for a modified tree).
+func assertStampedAsMakeBuild(t *testing.T, root, line string) {
+	t.Helper()
+	var started struct{ Version, Commit string }
+	if err := json.Unmarshal([]byte(line), &started); err != nil {
+		t.Fatalf("start log line %q: %v", line, err)
+	}
+	rev := exec.Command("git", "rev-parse", "HEAD")
+	rev.Dir = root
+	head, err := rev.Output()
+	if err != nil {
+		t.Logf("not a git checkout (%v): the version stamp is not checked", err)
+		return
+	}
+	if strings.TrimSuffix(started.Commit, "+dirty") != strings.TrimSpace(string(head)) || started.Version == "0.1.0-dev" {
+		t.Errorf("make run's daemon is version %q, commit %q; want the stamp of make build, commit %s",
+			started.Version, started.Commit, strings.TrimSpace(string(head)))
 	}
 }
 

@@ -54,15 +54,16 @@ func startWatched(t *testing.T, cmd *exec.Cmd, check func(line string)) *watched
 	return w
 }
 
-// waitLine waits for a stderr line containing want; the process exiting first fails the test.
-func (w *watched) waitLine(t *testing.T, want string, timeout time.Duration) {
+// waitLine waits for a stderr line containing want and returns it; the process exiting first
+// fails the test.
+func (w *watched) waitLine(t *testing.T, want string, timeout time.Duration) string {
 	t.Helper()
 	deadline := time.After(timeout)
 	for {
 		select {
 		case l := <-w.lines:
 			if strings.Contains(l, want) {
-				return
+				return l
 			}
 		case err := <-w.exited:
 			w.exited <- err

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net/http"
 	"os"
 	"os/exec"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -46,9 +48,11 @@ func runSetup(t *testing.T, bin string, in *dtest.Instance, env []string, args .
 var newTokenLine = regexp.MustCompile(`new bridge token \(put it in DIRECTUS_IRCD_DIRECTUS_TOKEN or directus.token\): (\S+)`)
 
 // The README's systemd flow: setup prints the token, the admin puts it in the daemon's
-// environment, and later setups get it from there (or -token) and keep it, so the running
-// daemon's token goes on working. Without it setup refuses to replace it; -rotate-token
-// replaces it and says that daemons need the new one.
+// environment, and later setups, run while the daemon runs, get it from there (or -token, or
+// -config with the daemon's config file, as make run does) and keep it, so the running daemon
+// goes on working: new logins post as themselves, open connections receive what others
+// create. Without the token setup refuses to replace it and the daemon is unaffected;
+// -rotate-token replaces it and says that daemons need the new one.
 func TestSetupKeepsTheBridgeToken(t *testing.T) {
 	in := dtest.Start(t, dtest.Options{})
 	bin := buildDaemon(t, "")
@@ -64,6 +68,9 @@ func TestSetupKeepsTheBridgeToken(t *testing.T) {
 		t.Errorf("first setup warns of a replaced token, but there was none")
 	}
 
+	b := startBinary(t, bin, in, token, "")
+	alice := postAs(t, b, in, "127.0.0.1", "alice", dtest.AlicePassword, dtest.AliceEmail, "before the second setup")
+
 	for i, r := range []setupRun{
 		runSetup(t, bin, in, []string{"DIRECTUS_IRCD_DIRECTUS_TOKEN=" + token}),
 		runSetup(t, bin, in, nil, "-token", token),
@@ -76,13 +83,36 @@ func TestSetupKeepsTheBridgeToken(t *testing.T) {
 			t.Errorf("setup %d printed the token it was given", i+2)
 		}
 	}
-	assertTokenServesTheBridge(t, in, token)
+	// -config: the token comes from the daemon's own config file, which setup writes back;
+	// the daemon reloads it.
+	r := runSetup(t, bin, in, nil, "-config", b.path)
+	if r.code != 0 || !strings.Contains(r.stdout, "authenticates the bridge user: kept") ||
+		!strings.Contains(r.stdout, "bridge token written to "+b.path) || strings.Contains(r.stdout+r.stderr, token) {
+		t.Errorf("setup -config: exit %d, token not kept, or printed", r.code)
+	}
+	_ = b.cmd.Process.Signal(syscall.SIGHUP)
+	b.w.waitLine(t, "configuration reloaded", 60*time.Second)
 
 	forgot := runSetup(t, bin, in, nil)
-	if forgot.code != 1 || !strings.Contains(forgot.stderr, "already has a static token") || !strings.Contains(forgot.stderr, "-rotate-token") {
-		t.Errorf("setup without the token: exit %d, want 1 and a refusal naming -rotate-token", forgot.code)
+	if forgot.code != 1 || !strings.Contains(forgot.stderr, "already has a static token") ||
+		!strings.Contains(forgot.stderr, "DIRECTUS_IRCD_DIRECTUS_TOKEN") || !strings.Contains(forgot.stderr, "-rotate-token") {
+		t.Errorf("setup without the token: exit %d, want 1 and a refusal naming DIRECTUS_IRCD_DIRECTUS_TOKEN and -rotate-token", forgot.code)
 	}
 	assertTokenServesTheBridge(t, in, token)
+	if resp, err := http.Get("http://" + b.health + "/readyz"); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("readyz after the setups: %v %v", resp, err)
+	}
+	postAs(t, b, in, "127.0.0.1", "carol", dtest.CarolPassword, dtest.CarolEmail, "a new login after the setups")
+	expectPrivmsg(t, alice, "Carol", "a new login after the setups")
+	// A user the daemon has not seen writes on the web page: the line comes through the
+	// subscription, and the daemon reads its author's name with its token, then and there.
+	var role []struct{ Role string }
+	adminGet(t, in, "/users?fields=role&filter[email][_eq]="+dtest.AliceEmail, &role)
+	adminWrite(t, in, http.MethodPost, "/users", map[string]any{"email": "dora@example.com", "password": "dorapass",
+		"first_name": "Dora", "role": role[0].Role})
+	createAs(t, in, "dora@example.com", "dorapass", "from the web after the setups")
+	expectPrivmsg(t, alice, "Dora", "from the web after the setups")
+	b.stop(t)
 
 	rotated := runSetup(t, bin, in, []string{"DIRECTUS_IRCD_DIRECTUS_TOKEN=" + token}, "-rotate-token")
 	m = newTokenLine.FindStringSubmatch(rotated.stdout)

@@ -335,3 +335,39 @@ func (c *Client) RegisterRefused(nick, pass string) (refusal, closing string) {
 	m := c.Expect("464")
 	return m.Params[len(m.Params)-1], c.Closed()
 }
+
+// TrySASL connects from the local address from, tries one SASL PLAIN login without
+// registering, and closes the connection. It returns whether the server accepted the login
+// (903) and the text of its 903 or 904.
+func TrySASL(t testing.TB, from, addr, login, password string) (ok bool, reply string) {
+	t.Helper()
+	c := DialFrom(t, from, addr)
+	defer c.Close()
+	c.Send("CAP", "REQ", "sasl")
+	c.Send("AUTHENTICATE", "PLAIN")
+	c.Expect("AUTHENTICATE")
+	c.Send("AUTHENTICATE", SASLPlain(login, password))
+	m := c.ExpectFunc("903 or 904", func(m ircmsg.Message) bool { return m.Command == "903" || m.Command == "904" })
+	return m.Command == "903", m.Params[len(m.Params)-1]
+}
+
+// SprayPasswords is a password-guessing script against one account: parallel attempts at
+// once, then sequential ones, each from the next of the addresses in from and each with a
+// different wrong password (identical guesses in flight together could share one answer).
+// It returns the servers' replies, 904s unless a guess was accepted.
+func SprayPasswords(t testing.TB, addr string, from []string, login string, parallel, sequential int) []string {
+	t.Helper()
+	replies := make([]string, parallel+sequential)
+	guess := func(i int) {
+		_, replies[i] = TrySASL(t, from[i%len(from)], addr, login, fmt.Sprintf("guess-%d", i))
+	}
+	var wg sync.WaitGroup
+	for i := range parallel {
+		wg.Go(func() { guess(i) })
+	}
+	wg.Wait()
+	for i := parallel; i < parallel+sequential; i++ {
+		guess(i)
+	}
+	return replies
+}
