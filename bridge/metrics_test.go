@@ -45,9 +45,9 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 	)
 	expect("started", scrape(), map[string]float64{
 		"directus_ircd_directus_up": 1, "directus_ircd_directus_subscriptions": 1, "directus_ircd_held_lines": 0,
-		"directus_ircd_directus_connections": 1, // the subscription's: nobody created anything yet
 		createsOK: 0, createTime: 0, queueFull: 0, "directus_ircd_directus_reconnects_total": 0,
 		"directus_ircd_backfill_items_count": 0,
+		"directus_ircd_directus_connections": 1, // the subscription's: nobody created anything yet
 	})
 
 	// A wrong password is counted by its reason.
