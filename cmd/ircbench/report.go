@@ -10,6 +10,8 @@ import (
 	"time"
 )
 
+var nan = math.NaN()
+
 // sample is a set of durations with nearest-rank percentiles.
 type sample []time.Duration
 
