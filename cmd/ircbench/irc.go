@@ -38,24 +38,11 @@ func dialIRC(ctx context.Context, addr, nick, pass string) (*ircClient, error) {
 	c := &ircClient{conn: conn, lines: make(chan line, 4096), done: make(chan struct{})}
 	go c.read()
 	_ = c.send(string(registration(pass, nick)))
-	t := time.NewTimer(60 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case l := <-c.lines:
-			if l.msg.Command == "366" {
-				return c, nil
-			}
-		case <-c.done:
-			return nil, fmt.Errorf("irc %s: closed before joining %s: %s", nick, channel, c.err)
-		case <-t.C:
-			c.Close()
-			return nil, fmt.Errorf("irc %s: not joined to %s within 60 s", nick, channel)
-		case <-ctx.Done():
-			c.Close()
-			return nil, ctx.Err()
-		}
+	if _, err := c.await(ctx, 60*time.Second, func(m ircmsg.Message) bool { return m.Command == "366" }); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("irc %s: joining %s: %w", nick, channel, err)
 	}
+	return c, nil
 }
 
 // registration is PASS (unless pass is ""), NICK, USER and JOIN of the channel.

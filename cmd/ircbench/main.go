@@ -65,8 +65,8 @@ func parseFlags(args []string) (options, error) {
 	fs := flag.NewFlagSet("ircbench", flag.ContinueOnError)
 	fs.StringVar(&o.ircAddr, "irc", "127.0.0.1:6667", "daemon IRC address (loopback)")
 	fs.StringVar(&o.directusURL, "directus", "http://127.0.0.1:8055", "Directus base URL (loopback)")
-	fs.StringVar(&o.health, "health", "", "the daemon's health listener, http://127.0.0.1:PORT: /readyz is awaited and /metrics read "+
-		"(RSS, Directus connections and subscriptions, deliveries); empty: those figures are skipped")
+	fs.StringVar(&o.health, "health", "http://127.0.0.1:8081", "the daemon's health listener: /readyz is awaited and /metrics read "+
+		"(RSS, CPU, Directus connections and subscriptions, deliveries)")
 	fs.StringVar(&o.adminEmail, "admin-email", envOr("DIRECTUS_ADMIN_EMAIL", "admin@example.com"), "Directus admin email (env DIRECTUS_ADMIN_EMAIL)")
 	fs.StringVar(&o.adminPassword, "admin-password", envOr("DIRECTUS_ADMIN_PASSWORD", "adminpass"), "Directus admin password (env DIRECTUS_ADMIN_PASSWORD)")
 	fs.StringVar(&o.readyFile, "ready-file", "", "written once ircbench's event clock is subscribed; start the daemon after it, so that Directus "+
@@ -362,44 +362,30 @@ func (b *bench) openDirect(ctx context.Context) (err error) {
 	return err
 }
 
-// waitDaemon waits until a guest can join (up to 60 s when ircbench started first) and the
-// daemon's /readyz says its subscription is live.
+// waitDaemon waits until the daemon's /readyz says its subscription is live (up to 60 s
+// when ircbench started first).
 func (b *bench) waitDaemon(ctx context.Context) error {
 	deadline := time.Now()
 	if b.o.readyFile != "" {
 		deadline = deadline.Add(60 * time.Second)
 	}
 	for {
-		c, err := dialIRC(ctx, b.o.ircAddr, "benchprobe", "")
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) || sleepCtx(ctx, 200*time.Millisecond) != nil {
-			return fmt.Errorf("daemon at %s: %w", b.o.ircAddr, err)
-		}
-	}
-	for b.o.health != "" {
 		resp, err := http.Get(b.o.health + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				break
+				return nil
 			}
 			err = errors.New(resp.Status)
 		}
-		if time.Now().After(deadline.Add(30*time.Second)) || sleepCtx(ctx, 100*time.Millisecond) != nil {
+		if time.Now().After(deadline) || sleepCtx(ctx, 100*time.Millisecond) != nil {
 			return fmt.Errorf("daemon not ready at %s/readyz: %v", b.o.health, err)
 		}
 	}
-	return nil
 }
 
-// scrape reads the daemon's /metrics (nil without -health).
+// scrape reads the daemon's /metrics (nil if it cannot).
 func (b *bench) scrape() metrics.Values {
-	if b.o.health == "" {
-		return nil
-	}
 	resp, err := http.Get(b.o.health + "/metrics")
 	if err != nil {
 		b.log.Printf("metrics: %v", err)
@@ -423,10 +409,6 @@ func (b *bench) metric(key string) float64 {
 
 // cost reports the Directus connections and subscriptions the daemon holds, from its metrics.
 func (b *bench) cost(ctx context.Context, n int, what string) error {
-	if b.o.health == "" {
-		b.rep.note("Directus cost at N=%d skipped: no -health", n)
-		return nil
-	}
 	v := b.scrape()
 	subs, conns := v["directus_ircd_directus_subscriptions"], v["directus_ircd_directus_connections"]
 	b.rep.target(fmt.Sprintf("directus_subscriptions_N%d", n), fmt.Sprintf("Directus subscriptions (N=%d)", n), subs, "count", "==", 1)

@@ -303,9 +303,9 @@ func (b *bench) fanout(ctx context.Context) error {
 }
 
 // steadyRSS is the daemon's RSS in bytes (its /metrics), the median of 5 readings after
-// -settle idle; NaN without -health.
+// -settle idle.
 func (b *bench) steadyRSS(ctx context.Context) float64 {
-	if b.o.health == "" || sleepCtx(ctx, b.o.settle) != nil {
+	if sleepCtx(ctx, b.o.settle) != nil {
 		return nan
 	}
 	var xs []float64
