@@ -198,8 +198,7 @@ type bench struct {
 	senders []*ircClient // logged-in, idle until the throughput phase
 	poll    *receiverPoll
 	floor   [2]float64  // direct latency p50, p99 (ms), for the fan-out ratios
-	spreads []fanSpread // first→last IRC receipt, per fan-out size
-	firsts  []fanSpread // Directus event→first IRC receipt, per fan-out size
+	fanRes  []fanResult // per fan-out size, for the ratios
 }
 
 // hit is one event of a bench message: its kind ("lat", "dlat", "fo"…), number and arrival.
