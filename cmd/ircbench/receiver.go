@@ -72,6 +72,8 @@ func (p *receiverPoll) dial(addr string) error {
 	sa := &syscall.SockaddrInet4{Port: ta.Port}
 	copy(sa.Addr[:], ta.IP.To4())
 	idx := p.n
+	// As net.Dialer does (the previous receivers' sockets came from it).
+	_ = syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)
 	if err = syscall.Connect(fd, sa); err == nil {
 		err = writeAll(fd, registration("", fmt.Sprintf("r%05d", idx)))
 	}
@@ -158,7 +160,8 @@ func (p *receiverPoll) line(rc *receiver, line []byte, at time.Time) {
 			p.finish(rc, "write PONG: "+err.Error())
 		}
 	case bytes.Contains(line, markerFanout):
-		seq, _ := parseUint(line[bytes.Index(line, markerFanout)+len(markerFanout):])
+		_, rest, _ := bytes.Cut(line, markerFanout)
+		seq, _ := parseUint(rest)
 		switch {
 		case seq == rc.lastSeq:
 			p.dup.Add(1)
