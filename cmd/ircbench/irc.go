@@ -70,7 +70,9 @@ func (c *ircClient) read() {
 		raw, err := r.ReadLine()
 		at := time.Now()
 		if err != nil {
-			c.err = err.Error()
+			if c.err == "" { // an ERROR line says more than the EOF after it
+				c.err = err.Error()
+			}
 			close(c.done)
 			return
 		}
