@@ -18,6 +18,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -210,7 +211,13 @@ type hit struct {
 
 func (b *bench) run(ctx context.Context) error {
 	b.rep.add("loadavg_1m_start", "load average (1 min) at start", loadAvg1(), "load")
-	defer func() { b.rep.add("loadavg_1m_end", "load average (1 min) at end", loadAvg1(), "load") }()
+	defer func() {
+		// Also after a harness failure: a client the daemon dropped is a likely cause.
+		if drops := b.metric("directus_ircd_sendq_drops_total"); !math.IsNaN(drops) {
+			b.rep.target("sendq_drops", "IRC clients the daemon dropped for SendQ exceeded", drops, "count", "==", 0)
+		}
+		b.rep.add("loadavg_1m_end", "load average (1 min) at end", loadAvg1(), "load")
+	}()
 	if err := b.setup(ctx); err != nil {
 		return err
 	}

@@ -299,6 +299,17 @@ func (b *bench) fanout(ctx context.Context) error {
 	}
 	b.poll.Close()
 	b.poll = nil
+	// The daemon tells every remaining member of each guest's QUIT (N²/2 lines): let it be
+	// done, and idle, before the next phase times anything.
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); {
+		cpu := b.metric("process_cpu_seconds_total")
+		if err := sleepCtx(ctx, time.Second); err != nil {
+			return err
+		}
+		if b.metric("process_cpu_seconds_total")-cpu < 0.05 && b.metric(`directus_ircd_clients{transport="plain"}`) <= float64(len(b.senders)) {
+			break
+		}
+	}
 	return nil
 }
 
