@@ -99,7 +99,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		gauge("directus_ircd_held_lines", "IRC lines held while Directus is unreachable, waiting to be created.",
 			func(b *Bridge) float64 { return float64(b.heldTotal.Load()) }),
 		gauge("directus_ircd_directus_up", "1 while the Directus subscription is live, else 0.", up),
-		gauge("directus_ircd_directus_subscriptions", "Directus subscriptions the daemon holds: 1 while live, whatever the number of IRC users.", up),
+		gauge("directus_ircd_directus_subscriptions", "Directus subscriptions the daemon holds (counted in its Directus client): 1 while live, whatever the number of IRC users.",
+			func(b *Bridge) float64 { return float64(b.dc.Subscriptions()) }),
+		gauge("directus_ircd_directus_connections", "Open WebSocket connections to Directus: the subscription's, plus one per user with a recent create.",
+			func(b *Bridge) float64 { return float64(b.dc.OpenConns()) }),
 	} {
 		errs = append(errs, reg.Register(c))
 	}

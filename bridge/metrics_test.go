@@ -47,6 +47,7 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 		"directus_ircd_directus_up": 1, "directus_ircd_directus_subscriptions": 1, "directus_ircd_held_lines": 0,
 		createsOK: 0, createTime: 0, queueFull: 0, "directus_ircd_directus_reconnects_total": 0,
 		"directus_ircd_backfill_items_count": 0,
+		"directus_ircd_directus_connections": 1, // the subscription's: nobody created anything yet
 	})
 
 	// A wrong password is counted by its reason.
@@ -67,6 +68,7 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 		"directus_ircd_channel_lines_in_total": before["directus_ircd_channel_lines_in_total"] + 1,
 		fanouts:                                before[fanouts] + 1, linesOut: before[linesOut] + 1, // to bob
 		`directus_ircd_registrations_total{kind="account"}`: 2, `directus_ircd_clients{transport="plain"}`: 2,
+		"directus_ircd_directus_connections": 2, // and Alice's creating socket
 	})
 	if after["directus_ircd_create_duration_seconds_sum"] <= before["directus_ircd_create_duration_seconds_sum"] {
 		t.Error("the create histogram's sum did not grow")

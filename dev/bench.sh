@@ -105,14 +105,12 @@ bin/directus-ircd setup -url "$directus_url" -config "$work/daemon.yaml" > "$wor
 
 # ircbench starts first: its event clock must be Directus's first subscription, so that
 # Directus serves it before the daemon's and fan-out can be timed from the Directus event.
-# Once the clock is subscribed it waits for the daemon (reads its pid from daemon.pid, and
-# waits for /readyz before subscribing its direct receiver, which must come after the daemon).
+# Once the clock is subscribed it waits for the daemon (its /readyz, before subscribing its
+# direct receiver, which must come after the daemon) and reads the daemon's /metrics.
 log "starting ircbench ${quick[*]} ${pass[*]}"
-directus_pid=$(cat "$work/directus/run/pid" 2>/dev/null || echo 0)
-rm -f "$work/ircbench.ready" "$work/daemon.pid"
-bin/ircbench -irc "127.0.0.1:$irc_port" -directus "$directus_url" -directus-pid "$directus_pid" \
-  -ready-file "$work/ircbench.ready" -pid-file "$work/daemon.pid" \
-  -daemon-ready-url "http://127.0.0.1:$health_port/readyz" \
+rm -f "$work/ircbench.ready"
+bin/ircbench -irc "127.0.0.1:$irc_port" -directus "$directus_url" -health "http://127.0.0.1:$health_port" \
+  -ready-file "$work/ircbench.ready" \
   ${quick[@]+"${quick[@]}"} ${pass[@]+"${pass[@]}"} &
 bench_pid=$!
 for _ in $(seq 1 600); do
@@ -147,7 +145,6 @@ log "starting directus-ircd on 127.0.0.1:$irc_port"
     bin/directus-ircd run -config "$work/daemon.yaml"
 ) > "$work/daemon.log" 2>&1 &
 daemon_pid=$!
-echo "$daemon_pid" > "$work/daemon.pid.tmp" && mv "$work/daemon.pid.tmp" "$work/daemon.pid"
 log "daemon pid $daemon_pid"
 
 wait "$bench_pid" || status=$?

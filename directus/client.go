@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -86,6 +87,9 @@ type Client struct {
 	http   *http.Client
 	dialer *websocket.Dialer
 	log    zerolog.Logger
+
+	conns atomic.Int64 // open Conns (WebSockets), for OpenConns
+	subs  atomic.Int64 // established, not yet ended Subscriptions, for Subscriptions
 }
 
 // New validates cfg and returns a Client.
@@ -111,6 +115,15 @@ func New(cfg Config) (*Client, error) {
 	}
 	return c, nil
 }
+
+// OpenConns is the number of WebSocket connections (Conns) of this client that are open:
+// dialled and not yet ended. It is meant for metrics.
+func (c *Client) OpenConns() int { return int(c.conns.Load()) }
+
+// Subscriptions is the number of subscriptions held over this client's connections:
+// Subscribe returned and the subscription has not ended (Unsubscribe, an error for it, a
+// stalled consumer or its connection's end). It is meant for metrics.
+func (c *Client) Subscriptions() int { return int(c.subs.Load()) }
 
 // URL returns the base URL the client was configured with, without a
 // trailing slash.

@@ -134,6 +134,7 @@ func (c *Client) newConn(ws *websocket.Conn, sess *session) *Conn {
 		subs:    map[string]*Subscription{},
 	}
 	ws.SetReadLimit(maxFrameSize)
+	c.conns.Add(1) // until shutdown
 	k.wg.Add(2)
 	go k.readLoop()
 	go k.writeLoop()
@@ -181,6 +182,7 @@ func (k *Conn) shutdown(cause error) {
 	k.subs = map[string]*Subscription{}
 	k.mu.Unlock()
 	close(k.done)
+	k.c.conns.Add(-1)
 	if errors.Is(cause, ErrClosed) {
 		msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
 		_ = k.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(closeGrace))

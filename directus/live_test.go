@@ -25,6 +25,7 @@ func TestLive(t *testing.T) {
 	t.Run("errors", func(t *testing.T) { testErrors(t, in) })
 	t.Run("concurrent requests", func(t *testing.T) { testConcurrent(t, in) })
 	t.Run("slow consumer", func(t *testing.T) { testSlowConsumer(t, in) })
+	t.Run("counts", func(t *testing.T) { testCounts(t, in) })
 	t.Run("no secrets", func(t *testing.T) { testNoSecrets(t, in, res) })
 	t.Run("rest", func(t *testing.T) { testREST(t, in, res) })
 	t.Run("tls and base path", func(t *testing.T) { testTLSPrefix(t, in) })
@@ -118,6 +119,44 @@ func testEvents(t *testing.T, in *dtest.Instance) {
 	if _, err := kb.Read(ctx, "messages", directus.Query{Limit: new(1)}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// The client counts the WebSockets it holds open and the subscriptions established over them
+// (what the daemon's metrics report): a subscription counts from Subscribe's return until
+// Unsubscribe or its connection's end, a connection from Dial until Close.
+func testCounts(t *testing.T, in *dtest.Instance) {
+	c, _ := newClient(t, in, nil)
+	ctx := testContext(t, time.Minute)
+	expect := func(when string, conns, subs int) {
+		t.Helper()
+		if c.OpenConns() != conns || c.Subscriptions() != subs {
+			t.Fatalf("%s: %d connections, %d subscriptions; want %d, %d", when, c.OpenConns(), c.Subscriptions(), conns, subs)
+		}
+	}
+	expect("new client", 0, 0)
+	ka, kb := dial(t, c, alice), dial(t, c, bob)
+	expect("two dialled", 2, 0)
+	q := directus.Query{Fields: []string{"id"}, Limit: new(0)}
+	sub, err := kb.Subscribe(ctx, "messages", q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expect("subscribed", 2, 1)
+	if err := sub.Unsubscribe(ctx); err != nil {
+		t.Fatal(err)
+	}
+	expect("unsubscribed", 2, 0)
+	if _, err := kb.Subscribe(ctx, "messages", q); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ka.Subscribe(ctx, "messages", q); err != nil {
+		t.Fatal(err)
+	}
+	expect("two subscriptions", 2, 2)
+	kb.Close()
+	expect("one connection closed", 1, 1)
+	ka.Close()
+	expect("both closed", 0, 0)
 }
 
 func testErrors(t *testing.T, in *dtest.Instance) {

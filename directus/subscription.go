@@ -22,9 +22,10 @@ type Subscription struct {
 	collection string
 	events     chan Event
 
-	mu    sync.Mutex
-	ended bool
-	err   error
+	mu      sync.Mutex
+	ended   bool
+	err     error
+	counted bool // in Client.subs: established and not yet ended
 }
 
 // Subscribe subscribes to collection with q and returns once Directus has
@@ -43,6 +44,12 @@ func (k *Conn) Subscribe(ctx context.Context, collection string, q Query) (*Subs
 		k.enqueueNoWait(unsubscribeFrame(s.uid)) // in case Directus subscribed after all
 		return nil, err
 	}
+	s.mu.Lock()
+	if !s.ended { // it may have ended already, e.g. with its connection
+		s.counted = true
+		k.c.subs.Add(1)
+	}
+	s.mu.Unlock()
 	return s, nil
 }
 
@@ -94,6 +101,10 @@ func (s *Subscription) endLocked(err error) {
 		return
 	}
 	s.ended, s.err = true, err
+	if s.counted {
+		s.counted = false
+		s.k.c.subs.Add(-1)
+	}
 	close(s.events)
 }
 

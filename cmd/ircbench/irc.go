@@ -2,118 +2,59 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/ergochat/irc-go/ircmsg"
 	"github.com/ergochat/irc-go/ircreader"
 )
 
-const channel = "#chat"
-
-// ircClient is a full IRC client for the few connections that send or need parsed replies
-// (latency sender and receiver, throughput senders). Every line is parsed with ircmsg and
-// handed to onLine on the reader goroutine.
+// ircClient is a full IRC client for the few connections that send (latency, throughput).
+// internal/irctest is built for tests (it fails a testing.TB); this one hands every line,
+// stamped with its arrival, to a channel that the phase reads, and answers PING itself.
 type ircClient struct {
-	name   string
-	conn   net.Conn
-	wmu    sync.Mutex
-	nick   atomic.Pointer[string]
-	onLine func(msg *ircmsg.Message, at time.Time)
+	conn  net.Conn
+	wmu   sync.Mutex
+	lines chan line
+	done  chan struct{}
+	err   string // why it ended (set before done closes)
+}
 
-	registered chan struct{} // closed on 001
-	joined     chan struct{} // closed on 366 for the channel
-	done       chan struct{} // closed when the connection ends
-	errMu      sync.Mutex
-	errText    string // ERROR line or refusal, for the harness message
+type line struct {
+	msg ircmsg.Message
+	at  time.Time
 }
 
 // dialIRC connects, registers (pass "" for a guest) and joins the channel, waiting for the
 // end of NAMES.
-func dialIRC(ctx context.Context, addr, name, pass, nick string, onLine func(*ircmsg.Message, time.Time)) (*ircClient, error) {
-	d := net.Dialer{Timeout: 10 * time.Second}
-	conn, err := d.DialContext(ctx, "tcp", addr)
+func dialIRC(ctx context.Context, addr, nick, pass string) (*ircClient, error) {
+	conn, err := (&net.Dialer{Timeout: 10 * time.Second}).DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("irc %s: %w", name, err)
+		return nil, fmt.Errorf("irc %s: %w", nick, err)
 	}
-	c := &ircClient{name: name, conn: conn, onLine: onLine,
-		registered: make(chan struct{}), joined: make(chan struct{}), done: make(chan struct{})}
-	go c.readLoop()
-	reg, err := registration(pass, nick)
-	if err != nil {
+	c := &ircClient{conn: conn, lines: make(chan line, 4096), done: make(chan struct{})}
+	go c.read()
+	_ = c.send(string(registration(pass, nick)))
+	if _, err := c.await(ctx, 60*time.Second, func(m ircmsg.Message) bool { return m.Command == "366" }); err != nil {
 		c.Close()
-		return nil, fmt.Errorf("irc %s: %w", name, err)
+		return nil, fmt.Errorf("irc %s: joining %s: %w", nick, channel, err)
 	}
-	if err := c.writeString(string(reg)); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("irc %s: %w", name, err)
-	}
-	t := time.NewTimer(60 * time.Second)
-	defer t.Stop()
-	select {
-	case <-c.joined:
-		return c, nil
-	case <-c.done:
-		return nil, fmt.Errorf("irc %s: connection closed before joining %s: %s", name, channel, c.errorText())
-	case <-t.C:
-		c.Close()
-		return nil, fmt.Errorf("irc %s: not joined to %s within 60 s", name, channel)
-	case <-ctx.Done():
-		c.Close()
-		return nil, ctx.Err()
-	}
+	return c, nil
 }
 
-// registration is PASS (unless pass is ""), NICK, USER and JOIN of the channel, as lines.
-func registration(pass, nick string) ([]byte, error) {
-	var msgs []ircmsg.Message
+// registration is PASS (unless pass is ""), NICK, USER and JOIN of the channel.
+func registration(pass, nick string) []byte {
+	s := fmt.Sprintf("NICK %s\r\nUSER %s 0 * ircbench\r\nJOIN %s\r\n", nick, nick, channel)
 	if pass != "" {
-		msgs = append(msgs, ircmsg.MakeMessage(nil, "", "PASS", pass))
+		s = "PASS " + pass + "\r\n" + s
 	}
-	msgs = append(msgs, ircmsg.MakeMessage(nil, "", "NICK", nick),
-		ircmsg.MakeMessage(nil, "", "USER", nick, "0", "*", "ircbench"),
-		ircmsg.MakeMessage(nil, "", "JOIN", channel))
-	var out []byte
-	for _, m := range msgs {
-		line, err := m.LineBytesStrict(false, 512)
-		if err != nil {
-			return nil, fmt.Errorf("%s line: %w", m.Command, err)
-		}
-		out = append(out, line...)
-	}
-	return out, nil
+	return []byte(s)
 }
 
-func (c *ircClient) Nick() string {
-	if p := c.nick.Load(); p != nil {
-		return *p
-	}
-	return ""
-}
-
-func (c *ircClient) errorText() string {
-	c.errMu.Lock()
-	defer c.errMu.Unlock()
-	if c.errText == "" {
-		return "no ERROR line"
-	}
-	return c.errText
-}
-
-func (c *ircClient) setError(s string) {
-	c.errMu.Lock()
-	if c.errText == "" {
-		c.errText = s
-	}
-	c.errMu.Unlock()
-}
-
-func (c *ircClient) writeString(s string) error {
+func (c *ircClient) send(s string) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	_ = c.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
@@ -121,52 +62,59 @@ func (c *ircClient) writeString(s string) error {
 	return err
 }
 
-func (c *ircClient) readLoop() {
-	defer close(c.done)
+// read parses lines onto c.lines; lines nobody reads are dropped when it is full.
+func (c *ircClient) read() {
 	var r ircreader.Reader
 	r.Initialize(c.conn, 4096, 64<<10)
-	var regOnce, joinOnce sync.Once
 	for {
-		line, err := r.ReadLine()
+		raw, err := r.ReadLine()
 		at := time.Now()
 		if err != nil {
-			if !errors.Is(err, net.ErrClosed) {
-				c.setError("read: " + err.Error())
+			if c.err == "" { // an ERROR line says more than the EOF after it
+				c.err = err.Error()
 			}
+			close(c.done)
 			return
 		}
-		msg, err := ircmsg.ParseLine(string(line))
-		if err != nil {
+		msg, err := ircmsg.ParseLine(string(raw))
+		switch {
+		case err != nil:
 			continue
+		case msg.Command == "PING":
+			_ = c.send("PONG :" + strings.Join(msg.Params, " ") + "\r\n")
+			continue
+		case msg.Command == "ERROR" || msg.Command == "464" || msg.Command == "465":
+			c.err = msg.Command + " " + strings.Join(msg.Params, " ")
 		}
-		switch msg.Command {
-		case "PING":
-			_ = c.writeString("PONG :" + strings.Join(msg.Params, " ") + "\r\n")
-			continue
-		case "001":
-			if len(msg.Params) > 0 {
-				n := msg.Params[0]
-				c.nick.Store(&n)
+		select {
+		case c.lines <- line{msg, at}:
+		default:
+		}
+	}
+}
+
+// await waits for the first line that match accepts, dropping those before it.
+func (c *ircClient) await(ctx context.Context, timeout time.Duration, match func(ircmsg.Message) bool) (time.Time, error) {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	for {
+		select {
+		case l := <-c.lines:
+			if match(l.msg) {
+				return l.at, nil
 			}
-			regOnce.Do(func() { close(c.registered) })
-		case "366":
-			joinOnce.Do(func() { close(c.joined) })
-		case "ERROR":
-			c.setError("ERROR " + strings.Join(msg.Params, " "))
-		case "464", "465", "474", "403", "451", "433", "432", "904":
-			c.setError(msg.Command + " " + strings.Join(msg.Params, " "))
-		}
-		if c.onLine != nil {
-			c.onLine(&msg, at)
+		case <-c.done:
+			return time.Time{}, fmt.Errorf("irc: connection closed: %s", c.err)
+		case <-t.C:
+			return time.Time{}, errTimeout
+		case <-ctx.Done():
+			return time.Time{}, ctx.Err()
 		}
 	}
 }
 
 func (c *ircClient) Close() {
-	c.wmu.Lock()
-	_ = c.conn.SetWriteDeadline(time.Now().Add(time.Second))
-	_, _ = c.conn.Write([]byte("QUIT :ircbench done\r\n"))
-	c.wmu.Unlock()
+	_ = c.send("QUIT :ircbench done\r\n")
 	_ = c.conn.Close()
 	<-c.done
 }

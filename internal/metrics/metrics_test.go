@@ -47,6 +47,10 @@ func TestHandlerServesTheRegistry(t *testing.T) {
 	if !scraped.Has("go_goroutines") || !scraped.Has("process_open_fds") {
 		t.Error("no Go runtime or process metrics")
 	}
+	// cmd/ircbench reads the daemon's memory from here.
+	if rss := scraped["process_resident_memory_bytes"]; rss < 1<<20 {
+		t.Errorf("process_resident_memory_bytes = %v, want the process's RSS", rss)
+	}
 	gathered, err := Gather(reg)
 	if err != nil {
 		t.Fatal(err)
