@@ -21,14 +21,15 @@ type delivery struct {
 	mu        sync.Mutex
 	delivered map[string]struct{}
 	order     []string               // delivered ids, oldest first, for eviction
-	pending   map[string]pendingSend // irc_key of a create in flight → its sender
+	pending   map[string]pendingSend // irc_key of a create in flight
 	streamMax string                 // highest id seen through the subscription or a back-fill
 }
 
-// pendingSend is a create in flight: its sender, and whether it was a NOTICE.
+// pendingSend is a create in flight: whether it was a NOTICE, and the item if the
+// subscription (or a back-fill) brought it before the create's outcome was known.
 type pendingSend struct {
-	c      *ircd.Client
-	notice bool
+	notice  bool
+	arrived *item
 }
 
 func newDelivery() *delivery {
@@ -65,22 +66,38 @@ func (d *delivery) lastStreamID() string {
 	return d.streamMax
 }
 
+// addPending notes a create in flight (again, for a retry: what arrived meanwhile is kept).
 func (d *delivery) addPending(key string, p pendingSend) {
 	d.mu.Lock()
+	if old, ok := d.pending[key]; ok {
+		p.arrived = old.arrived
+	}
 	d.pending[key] = p
 	d.mu.Unlock()
 }
 
-func (d *delivery) removePending(key string) {
+// settle ends a create in flight, once it was delivered or refused. An item that arrived
+// meanwhile and was not delivered by the create's own path (a refusal after Directus had
+// stored it, a shutdown that cut the reply short) is delivered now, to everyone: it is
+// stored, whatever its sender was told.
+func (b *Bridge) settle(key string) {
+	d := b.delivery
 	d.mu.Lock()
+	p := d.pending[key]
 	delete(d.pending, key)
 	d.mu.Unlock()
+	if p.arrived != nil {
+		it := *p.arrived
+		it.Notice = p.notice
+		b.deliverCreate(it, nil, false) // nothing if the create's path delivered it
+	}
 }
 
 // deliverCreate delivers a new item to the channel unless it was delivered already, and
-// reports whether it did. except is the sender's connection (no echo); for an item that
-// arrives through the subscription before its acknowledgement, the sender is found by the
-// item's irc_key.
+// reports whether it did. except is the sender's connection (no echo). An item that comes
+// through the subscription or a back-fill while its IRC sender's create is in flight (its
+// irc_key is pending) is left to that create's path, which delivers it with what only it
+// has (the sender's client-only tags, its echo); settle delivers it if that path does not.
 func (b *Bridge) deliverCreate(it item, except *ircd.Client, fromStream bool) bool {
 	m := b.toMessage(it)
 	d := b.delivery
@@ -89,11 +106,13 @@ func (b *Bridge) deliverCreate(it item, except *ircd.Client, fromStream bool) bo
 	if fromStream {
 		d.seenStreamLocked(it.ID)
 	}
-	if !d.markLocked(it.ID) {
+	if p, ok := d.pending[it.IRCKey]; ok && fromStream && it.IRCKey != "" {
+		p.arrived = &it
+		d.pending[it.IRCKey] = p
 		return false
 	}
-	if p, ok := d.pending[it.IRCKey]; ok && except == nil && it.IRCKey != "" {
-		except, it.Notice = p.c, p.notice
+	if !d.markLocked(it.ID) {
+		return false
 	}
 	if it.Notice {
 		m.Command = "NOTICE" // a NOTICE must not make bots answer (RFC 2812)

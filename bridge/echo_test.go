@@ -10,7 +10,7 @@ import (
 
 // The sender's echo (echo-message) is the stored message: the same msgid and time as the
 // copy everyone else gets, the msgid being the Directus item id and the time its
-// date_created.
+// date_created. The others' copy carries the sender's client-only tags.
 func TestEchoCarriesStoredIdentity(t *testing.T) {
 	s := newStack(t, nil, nil)
 	alice := login(t, s, "al", "alice@example.com", "alicepass") // with server-time and message-tags
@@ -21,7 +21,7 @@ func TestEchoCarriesStoredIdentity(t *testing.T) {
 	bob := login(t, s, "b", "bob", "bobpass")
 	carol := s.web("carol@example.com", "carolpass")
 
-	alice.Send("PRIVMSG", channel, "one identity")
+	alice.SendRaw("@+draft/reply=42 PRIVMSG " + channel + " :one identity\r\n")
 	echo := expectPrivmsg(t, alice, "Alice", "one identity")
 	copy := expectPrivmsg(t, bob, "Alice", "one identity")
 	item := carol.created("one identity")
@@ -30,6 +30,9 @@ func TestEchoCarriesStoredIdentity(t *testing.T) {
 	_, copyID := copy.GetTag("msgid")
 	if want := fmt.Sprint(item["id"]); echoID != want || copyID != want {
 		t.Fatalf("msgid: echo %q, other client %q; want the item id %q", echoID, copyID, want)
+	}
+	if _, reply := copy.GetTag("+draft/reply"); reply != "42" {
+		t.Fatalf("the other client's copy has tags %v, want the sender's +draft/reply", copy.AllTags())
 	}
 	_, echoTime := echo.GetTag("time")
 	_, copyTime := copy.GetTag("time")

@@ -20,7 +20,7 @@ func (a *account) hold(e *outEntry) (ircd.Posted, error) {
 	b := a.b
 	refuse := func(why string) (ircd.Posted, error) {
 		b.metrics.refused(refusedQueueFull)
-		b.delivery.removePending(e.key)
+		b.settle(e.key)
 		return ircd.Posted{}, &ircd.UserError{Text: "Directus is unreachable and " + why + "; message not sent: " + quoteExcerpt(e.text)}
 	}
 	if len(a.held) >= b.cfg.QueuePerUser {
@@ -66,14 +66,14 @@ func (a *account) flush(ctx context.Context) {
 		case err == nil:
 			a.popHeld()
 			b.deliverCreate(it, e.c, false)
-			b.delivery.removePending(e.key)
+			b.settle(e.key)
 		case isTransient(err):
 			e.maybeSent = true
 			a.maybeEnd()
 			return // Directus went away again; retried on the next kick or tick
 		default:
 			a.popHeld()
-			b.delivery.removePending(e.key)
+			b.settle(e.key)
 			b.metrics.refused(createRefusal(err))
 			a.refuseHeld(e, ircd.UserText(err))
 			if reason := ircd.DisconnectReason(err); reason != "" {
@@ -147,7 +147,7 @@ func (a *account) drain(ctx context.Context) {
 	a.flush(ctx)
 	for len(a.held) > 0 {
 		e := a.popHeld()
-		a.b.delivery.removePending(e.key)
+		a.b.settle(e.key)
 		a.b.metrics.refused(refusedShuttingDown)
 		a.refuseHeld(e, "server shutting down")
 	}

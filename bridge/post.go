@@ -65,14 +65,14 @@ func (a *account) post(e *outEntry) (ircd.Posted, error) {
 	switch {
 	case err == nil:
 		m, fresh := b.claimCreated(it)
-		b.delivery.removePending(e.key)
+		b.settle(e.key)
 		return ircd.Posted{Result: ircd.Stored, Message: &m, AlreadyDelivered: !fresh}, nil
 	case isTransient(err):
 		e.maybeSent = true
 		return a.hold(e)
 	default:
 		b.metrics.refused(createRefusal(err))
-		b.delivery.removePending(e.key)
+		b.settle(e.key)
 		return ircd.Posted{}, err
 	}
 }
@@ -125,7 +125,7 @@ func (a *account) create(e *outEntry) (_ item, err error) {
 	if e.guestNick != "" {
 		data["irc_nick"] = e.guestNick
 	}
-	b.delivery.addPending(e.key, pendingSend{e.c, e.notice})
+	b.delivery.addPending(e.key, pendingSend{notice: e.notice})
 	raw, err := a.createOverSocket(ctx, data)
 	if err == nil {
 		it, err := decodeItem(raw)
