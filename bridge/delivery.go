@@ -122,7 +122,8 @@ func (b *Bridge) deliverCreate(it item, except *ircd.Client, fromStream bool) bo
 }
 
 // claimCreated marks the item a sender's create returned as delivered, for ircd to deliver
-// (Post returns it); fresh is false when the subscription delivered it first.
+// (Post returns it); fresh is false if it was delivered already, a safeguard: the
+// subscription leaves items of pending creates to their path.
 func (b *Bridge) claimCreated(it item) (m ircd.Message, fresh bool) {
 	m = b.toMessage(it)
 	d := b.delivery
