@@ -37,7 +37,7 @@ func dialIRC(ctx context.Context, addr, nick, pass string) (*ircClient, error) {
 	}
 	c := &ircClient{conn: conn, lines: make(chan line, 4096), done: make(chan struct{})}
 	go c.read()
-	_ = c.send(string(registration(pass, nick)))
+	_ = c.write(registration(pass, nick))
 	if _, err := c.await(ctx, 60*time.Second, func(m ircmsg.Message) bool { return m.Command == "366" }); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("irc %s: joining %s: %w", nick, channel, err)
@@ -47,18 +47,40 @@ func dialIRC(ctx context.Context, addr, nick, pass string) (*ircClient, error) {
 
 // registration is PASS (unless pass is ""), NICK, USER and JOIN of the channel.
 func registration(pass, nick string) []byte {
-	s := fmt.Sprintf("NICK %s\r\nUSER %s 0 * ircbench\r\nJOIN %s\r\n", nick, nick, channel)
+	var msgs []ircmsg.Message
 	if pass != "" {
-		s = "PASS " + pass + "\r\n" + s
+		msgs = append(msgs, cmd("PASS", pass))
 	}
-	return []byte(s)
+	return lines(append(msgs, cmd("NICK", nick), cmd("USER", nick, "0", "*", "ircbench"), cmd("JOIN", channel))...)
 }
 
-func (c *ircClient) send(s string) error {
+// cmd is a command from a client (no tags, no source).
+func cmd(command string, params ...string) ircmsg.Message {
+	return ircmsg.MakeMessage(nil, "", command, params...)
+}
+
+// lines serialises msgs with irc-go, each ending in CR LF. A message irc-go cannot
+// serialise (a bench bug) panics rather than go out malformed.
+func lines(msgs ...ircmsg.Message) []byte {
+	var out []byte
+	for _, m := range msgs {
+		b, err := m.LineBytes()
+		if err != nil {
+			panic(fmt.Sprintf("ircbench: %s: %v", m.Command, err))
+		}
+		out = append(out, b...)
+	}
+	return out
+}
+
+// send writes msgs in one write.
+func (c *ircClient) send(msgs ...ircmsg.Message) error { return c.write(lines(msgs...)) }
+
+func (c *ircClient) write(b []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	_ = c.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	_, err := c.conn.Write([]byte(s))
+	_, err := c.conn.Write(b)
 	return err
 }
 
@@ -81,7 +103,7 @@ func (c *ircClient) read() {
 		case err != nil:
 			continue
 		case msg.Command == "PING":
-			_ = c.send("PONG :" + strings.Join(msg.Params, " ") + "\r\n")
+			_ = c.send(cmd("PONG", msg.Params...))
 			continue
 		case msg.Command == "ERROR" || msg.Command == "464" || msg.Command == "465":
 			c.err = msg.Command + " " + strings.Join(msg.Params, " ")
@@ -114,7 +136,7 @@ func (c *ircClient) await(ctx context.Context, timeout time.Duration, match func
 }
 
 func (c *ircClient) Close() {
-	_ = c.send("QUIT :ircbench done\r\n")
+	_ = c.send(cmd("QUIT", "ircbench done"))
 	_ = c.conn.Close()
 	<-c.done
 }

@@ -76,7 +76,7 @@ func (b *bench) latency(ctx context.Context) error {
 	bridgeOne := func(seq int64) error {
 		text := "lat " + strconv.FormatInt(seq, 10)
 		t0 := time.Now()
-		if err := a.send("PRIVMSG " + channel + " :" + text + "\r\n"); err != nil {
+		if err := a.send(cmd("PRIVMSG", channel, text)); err != nil {
 			return err
 		}
 		at, err := rcv.await(ctx, o.msgTimeout, func(m ircmsg.Message) bool {
@@ -157,7 +157,7 @@ func (b *bench) throughput(ctx context.Context) error {
 	ircOne := func(i int) error {
 		seq := strconv.FormatInt(b.seq.Add(1), 10)
 		c := b.senders[i]
-		if err := c.send("PRIVMSG " + channel + " :tp " + seq + "\r\nPING :tp" + seq + "\r\n"); err != nil {
+		if err := c.send(cmd("PRIVMSG", channel, "tp "+seq), cmd("PING", "tp"+seq)); err != nil {
 			return err
 		}
 		_, err := c.await(ctx, 30*time.Second, func(m ircmsg.Message) bool {

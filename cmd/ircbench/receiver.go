@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
+
+	"github.com/ergochat/irc-go/ircmsg"
 )
 
 // receiverPoll runs the fan-out guests: raw non-blocking sockets read by one epoll loop on
@@ -156,7 +158,8 @@ func (p *receiverPoll) read(rc *receiver, buf []byte, at time.Time) {
 func (p *receiverPoll) line(rc *receiver, line []byte, at time.Time) {
 	switch {
 	case bytes.HasPrefix(line, []byte("PING")):
-		if err := writeAll(rc.fd, append(append([]byte("PONG"), line[4:]...), '\r', '\n')); err != nil {
+		ping, _ := ircmsg.ParseLine(string(line))
+		if err := writeAll(rc.fd, lines(cmd("PONG", ping.Params...))); err != nil {
 			p.finish(rc, "write PONG: "+err.Error())
 		}
 	case bytes.Contains(line, markerFanout):
