@@ -102,16 +102,20 @@ func (b *Bridge) deliverCreate(it item, except *ircd.Client, fromStream bool) bo
 	m := b.toMessage(it)
 	d := b.delivery
 	d.mu.Lock()
-	defer d.mu.Unlock() // held across Deliver: items reach IRC in the order they are claimed
 	if fromStream {
 		d.seenStreamLocked(it.ID)
 	}
 	if p, ok := d.pending[it.IRCKey]; ok && fromStream && it.IRCKey != "" {
 		p.arrived = &it
 		d.pending[it.IRCKey] = p
+		d.mu.Unlock()
 		return false
 	}
-	if !d.markLocked(it.ID) {
+	fresh := d.markLocked(it.ID)
+	// Released before the fan-out, which ircd orders itself (one at a time): the create
+	// paths that claim and settle items do not wait for a fan-out to thousands.
+	d.mu.Unlock()
+	if !fresh {
 		return false
 	}
 	if it.Notice {
